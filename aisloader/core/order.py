@@ -21,7 +21,7 @@ _ROUNDS = 4
 
 @dataclass(frozen=True, slots=True)
 class Part:
-    """One consumer's share: consumer ``index`` of ``count`` (rank-major, then worker)."""
+    """One consumer's share: every ``count``-th position of the epoch order from ``index``."""
 
     index: int = 0
     count: int = 1
@@ -34,6 +34,10 @@ class Part:
 def split(rank: int, world_size: int, worker: int, num_workers: int) -> Part:
     """Combine a torch.distributed rank and a DataLoader worker into one :class:`Part`.
 
+    Split by rank first (rank ``r`` owns positions ``r, r+W, r+2W, …``), then deal those
+    among the rank's workers. So a rank's total never depends on its ``num_workers``:
+    ``range(r, n, W)[w::N] == range(r + w*W, n, W*N)``.
+
     Raises:
         ValueError: a rank or worker index out of range.
     """
@@ -41,7 +45,7 @@ def split(rank: int, world_size: int, worker: int, num_workers: int) -> Part:
         raise ValueError(f"invalid rank {rank} of world size {world_size}")
     if num_workers < 1 or not 0 <= worker < num_workers:
         raise ValueError(f"invalid worker {worker} of {num_workers}")
-    return Part(rank * num_workers + worker, world_size * num_workers)
+    return Part(rank + worker * world_size, world_size * num_workers)
 
 
 def part_positions(n: int, part: Part) -> range:

@@ -9,7 +9,7 @@ official plugin.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -116,9 +116,15 @@ async def iter_entries(
 
 
 async def build_manifest(
-    client: Lister, srcs: Sequence[Source], *, page_size: int | None = None
+    client: Lister,
+    srcs: Sequence[Source],
+    *,
+    page_size: int | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> Manifest:
     """List every source once into a compact :class:`Manifest`.
+
+    ``progress(n)`` is called after each listed object with the count so far.
 
     Raises:
         ConfigError: the sources matched no object (an empty epoch would look like success).
@@ -127,6 +133,8 @@ async def build_manifest(
     builder = ManifestBuilder()
     async for bucket, name, size in iter_entries(client, srcs, page_size=page_size):
         builder.add(bucket, name, size)
+        if progress is not None:
+            progress(len(builder))
     if not len(builder):
         raise ConfigError(nothing_matched(srcs))
     return builder.build()
@@ -141,12 +149,14 @@ def nothing_matched(srcs: Sequence[Source]) -> str:
 def _as_list(value: Any) -> list[Any]:
     if value is None:
         return []
-    if isinstance(value, str | Bucket | ObjectList) or not isinstance(value, Iterable):
+    if isinstance(value, str | Bucket | ObjectList | Source) or not isinstance(value, Iterable):
         return [value]
     return list(value)
 
 
 def _one(item: Any) -> Source:
+    if isinstance(item, Source):
+        return item
     if isinstance(item, str):
         try:
             bucket, prefix = parse_source_url(item)

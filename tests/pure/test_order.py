@@ -51,3 +51,12 @@ def test_split_rejects_bad_indices() -> None:
         split(0, 1, 3, 3)
     with pytest.raises(ValueError, match="part"):
         Part(1, 1)
+
+
+@given(n=st.integers(0, 300), world=st.integers(1, 4), workers=st.integers(1, 4))
+def test_rank_share_does_not_depend_on_workers(n: int, world: int, workers: int) -> None:
+    for rank in range(world):
+        share = sorted(
+            p for w in range(workers) for p in part_positions(n, split(rank, world, w, workers))
+        )
+        assert share == list(range(rank, n, world))
