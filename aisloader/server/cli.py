@@ -1,0 +1,57 @@
+"""``python -m aisloader serve``: run the embedded cluster in the foreground.
+
+The first line of stdout is the proxy endpoint (flushed), so scripts can read it; Ctrl-C or
+SIGTERM stops the cluster cleanly with exit code 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+
+from aisloader.server.cluster import LocalCluster
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m aisloader serve", description="Run an embedded AIS-compatible cluster."
+    )
+    p.add_argument("--root", help="storage directory (objects persist); default: a temp dir")
+    p.add_argument("--port", type=int, default=0, help="proxy port (default: any free port)")
+    p.add_argument("--targets", type=int, default=2, help="number of targets (default: 2)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    p.add_argument("--seed", type=int, default=0, help="seed for node IDs (default: 0)")
+    return p
+
+
+async def _serve(cluster: LocalCluster) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with cluster:
+        print(cluster.endpoint, flush=True)
+        for url in cluster.target_endpoints:
+            print(f"target {url}", file=sys.stderr, flush=True)
+        print(f"root {cluster.root}", file=sys.stderr, flush=True)
+        await stop.wait()
+
+
+def main(argv: list[str]) -> int:
+    """Run ``serve`` with ``argv``; return the exit code (0 on a clean stop)."""
+    args = _parser().parse_args(argv)
+    try:
+        cluster = LocalCluster(args.root, args.targets, args.host, args.port, seed=args.seed)
+    except (ValueError, OSError) as e:
+        print(f"serve: {e}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(_serve(cluster))
+    except OSError as e:
+        print(f"serve: {e}", file=sys.stderr)
+        return 1
+    return 0

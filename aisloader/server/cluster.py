@@ -1,0 +1,208 @@
+"""`LocalCluster`: a proxy and N targets on loopback ports, all served by one event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+
+from aiohttp import web
+
+from aisloader.server import hrw
+from aisloader.server.faults import Fault
+from aisloader.server.names import BucketId, parse_bucket
+from aisloader.server.nodes import Node, Shared, make_app
+from aisloader.server.proxy import proxy_routes
+from aisloader.server.store import Store
+from aisloader.server.target import target_routes
+
+__all__ = ["LocalCluster"]
+
+_BACKLOG = 1024
+_START_TIMEOUT = 30.0
+
+
+class LocalCluster:
+    """An embedded AIS-compatible cluster for tests and benchmarks.
+
+    Use ``with LocalCluster() as c:`` (own event loop in a background thread) or
+    ``async with LocalCluster() as c:`` (runs in the current loop). ``endpoint`` is the proxy
+    URL once started. Objects live as plain files under ``root`` (a temporary directory,
+    removed on stop, when ``root`` is None).
+
+    Raises:
+        ValueError: when ``targets`` < 1.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str] | None = None,
+        targets: int = 2,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        seed: int = 0,
+    ) -> None:
+        if targets < 1:
+            raise ValueError(f"a cluster needs at least one target, got {targets}")
+        self._owned_root = root is None
+        self.root = Path(tempfile.mkdtemp(prefix="aisloader-emu-") if root is None else root)
+        self.host, self.port, self.seed = host, port, seed
+        proxy = Node(hrw.make_daemon_id("p", seed, 0), "proxy")
+        tnodes = [Node(hrw.make_daemon_id("t", seed, i), "target") for i in range(targets)]
+        self._shared = Shared(Store(self.root), proxy, tnodes, seed)
+        self.endpoint = ""
+        self.target_endpoints: list[str] = []
+        self._runners: list[web.AppRunner] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def _astart(self) -> None:
+        sh = self._shared
+        nodes = [(sh.proxy, self.port), *((t, 0) for t in sh.targets)]
+        try:
+            for node, port in nodes:
+                routes = proxy_routes(sh) if node.role == "proxy" else target_routes(sh, node)
+                runner = web.AppRunner(
+                    make_app(sh, node, routes), access_log=None, shutdown_timeout=1.0
+                )
+                await runner.setup()
+                self._runners.append(runner)
+                site = web.TCPSite(runner, self.host, port, backlog=_BACKLOG)
+                await site.start()
+                node.url = _url(self.host, runner.addresses[0][1])
+        except BaseException:
+            await self._astop()
+            raise
+        sh.build_smap()
+        self.endpoint = sh.proxy.url
+        self.target_endpoints = [t.url for t in sh.targets]
+
+    async def _astop(self) -> None:
+        runners, self._runners = self._runners, []
+        for runner in reversed(runners):
+            await runner.cleanup()
+
+    async def __aenter__(self) -> LocalCluster:
+        await self._astart()
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._astop()
+        self._remove_owned_root()
+
+    def start(self) -> LocalCluster:
+        """Start serving from a background thread with its own event loop; return self.
+
+        Raises:
+            RuntimeError: when already started.
+            OSError: when a port cannot be bound.
+        """
+        if self._thread is not None:
+            raise RuntimeError("LocalCluster is already started")
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=_run_loop, args=(loop,), name="aisloader-emu", daemon=True)
+        thread.start()
+        self._loop, self._thread = loop, thread
+        try:
+            asyncio.run_coroutine_threadsafe(self._astart(), loop).result(_START_TIMEOUT)
+        except BaseException:
+            self._stop_thread()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, end the loop thread and remove a temporary root. Idempotent."""
+        if self._loop is not None and self._thread is not None:
+            fut = asyncio.run_coroutine_threadsafe(self._astop(), self._loop)
+            fut.result(_START_TIMEOUT)
+            self._stop_thread()
+        self._remove_owned_root()
+
+    def _stop_thread(self) -> None:
+        loop, thread = self._loop, self._thread
+        self._loop = self._thread = None
+        if loop is not None and thread is not None:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join()
+
+    def _remove_owned_root(self) -> None:
+        if self._owned_root:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> LocalCluster:
+        return self.start()
+
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ direct API
+
+    def create_bucket(self, name: str, provider: str = "ais") -> None:
+        """Create a bucket directly (thread-safe; no error when it exists).
+
+        Raises:
+            ValueError: for an invalid bucket name or provider.
+        """
+        self._shared.store.create_bucket(_bucket(name, provider))
+
+    def put_object(self, bucket: str, name: str, data: bytes, provider: str = "ais") -> None:
+        """Write an object straight to storage, creating the bucket (thread-safe).
+
+        Raises:
+            ValueError: for an invalid bucket or object name, or a name conflict.
+        """
+        b = _bucket(bucket, provider)
+        store = self._shared.store
+        store.create_bucket(b)
+        try:
+            store.put_bytes(b, name, data)
+        except Exception as e:
+            raise ValueError(str(e)) from e
+
+    def set_faults(self, faults: Sequence[Fault], seed: int = 0) -> None:
+        """Replace the fault rules (thread-safe; takes effect for the next request)."""
+        self._shared.faults.set(faults, seed)
+
+    def clear_faults(self) -> None:
+        """Remove all fault rules."""
+        self._shared.faults.clear()
+
+    def stats(self) -> dict[str, int]:
+        """Counters: ``{role}.{METHOD}`` requests, ``proxy.redirects``, ``faults.{kind}``."""
+        out = self._shared.stats.snapshot()
+        snap = self._shared.faults.snapshot()
+        out |= {f"faults.{k}": v for k, v in snap["injected_by_kind"].items()}
+        return out
+
+
+def _bucket(name: str, provider: str) -> BucketId:
+    try:
+        return parse_bucket(name, provider)
+    except Exception as e:
+        raise ValueError(str(e)) from e
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_forever()
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.run_until_complete(loop.shutdown_default_executor())
+        loop.close()

@@ -1,0 +1,320 @@
+"""One on-disk object store shared by every node of the embedded cluster (thread-safe).
+
+Layout under ``root``: ``data/{provider}/{ns}/{bucket}/{object name}`` (plain files, so objects
+persist across restarts and are readable with any tool) and ``tmp/`` for PUTs in flight, renamed
+into place when complete so a reader never sees half an object.
+
+In-memory caches, all guarded by one lock: per-object metadata (checksum, version) keyed by
+``(mtime_ns, size)`` and recomputed lazily for files found on disk, and a sorted name index per
+bucket that PUT and DELETE keep up to date, so paging a large bucket costs O(page), not a walk.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import shutil
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import xxhash
+
+from aisloader.server.errors import EmuError, not_found_bucket
+from aisloader.server.names import BucketId, check_object_name, parse_bucket
+
+__all__ = ["Entry", "ObjMeta", "Store", "checksum_file"]
+
+_HASH_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class ObjMeta:
+    """Object metadata: what HEAD/GET report besides the bytes."""
+
+    mtime_ns: int
+    size: int
+    cksum: str
+    version: int
+
+
+@dataclass
+class _Index:
+    names: list[str]
+    info: dict[str, tuple[int, int]]  # name -> (size, mtime_ns)
+
+
+Entry = tuple[str, int, int]  # (name, size, mtime_ns)
+
+
+def checksum_file(f: IO[bytes]) -> str:
+    """XXH64 (seed 0) hex of an open file from its start (blocking)."""
+    h = xxhash.xxh64()
+    f.seek(0)
+    while chunk := f.read(_HASH_CHUNK):
+        h.update(chunk)
+    return h.hexdigest()
+
+
+class Store:
+    """Buckets and objects as files under one root directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._data = root / "data"
+        self._tmp = root / "tmp"
+        self._lock = threading.Lock()
+        self._buckets: dict[BucketId, Path] = {}
+        self._created: dict[BucketId, int] = {}
+        self._meta: dict[str, ObjMeta] = {}
+        self._index: dict[BucketId, _Index] = {}
+        self._gen: dict[BucketId, int] = {}
+        shutil.rmtree(self._tmp, ignore_errors=True)
+        self._tmp.mkdir(parents=True)
+        self._data.mkdir(parents=True, exist_ok=True)
+        self._load_buckets()
+
+    def _load_buckets(self) -> None:
+        for prov in sorted(p for p in self._data.iterdir() if p.is_dir()):
+            for ns in sorted(p for p in prov.iterdir() if p.is_dir()):
+                for bdir in sorted(p for p in ns.iterdir() if p.is_dir()):
+                    b = parse_bucket(bdir.name, prov.name, "" if ns.name == "@#" else ns.name)
+                    self._buckets[b] = Path(os.path.realpath(bdir))
+                    self._created[b] = bdir.stat().st_mtime_ns
+
+    # ---------------------------------------------------------------- buckets
+
+    def create_bucket(self, b: BucketId) -> bool:
+        """Create ``b``; return False when it already existed."""
+        with self._lock:
+            if b in self._buckets:
+                return False
+            path = self._data / b.provider / (b.ns or "@#") / b.name
+            path.mkdir(parents=True, exist_ok=True)
+            self._buckets[b] = Path(os.path.realpath(path))
+            self._created[b] = time.time_ns()
+            return True
+
+    def destroy_bucket(self, b: BucketId) -> bool:
+        """Remove ``b`` and all its objects (blocking); return False when it did not exist."""
+        with self._lock:
+            path = self._buckets.pop(b, None)
+            self._index.pop(b, None)
+            self._created.pop(b, None)
+            self._gen[b] = self._gen.get(b, 0) + 1
+            if path is not None:
+                prefix = str(path) + os.sep
+                for key in [k for k in self._meta if k.startswith(prefix)]:
+                    del self._meta[key]
+        if path is None:
+            return False
+        gone = self._tmp / f"destroy-{uuid.uuid4().hex}"
+        os.replace(path, gone)
+        shutil.rmtree(gone, ignore_errors=True)
+        return True
+
+    def buckets(self, provider: str = "") -> list[BucketId]:
+        """All buckets, or those of one normalized provider, sorted."""
+        with self._lock:
+            return sorted(b for b in self._buckets if not provider or b.provider == provider)
+
+    def bucket_dir(self, b: BucketId) -> Path:
+        """The (resolved) directory of ``b``.
+
+        Raises:
+            EmuError: 404 ``ErrBckNotFound`` when the bucket does not exist.
+        """
+        path = self._buckets.get(b)
+        if path is None:
+            raise not_found_bucket(b.display)
+        return path
+
+    def bucket_props(self, b: BucketId) -> dict[str, object]:
+        """A small ``cmn.Bprops``-like dict for the ``Ais-Bucket-Props`` header."""
+        self.bucket_dir(b)
+        return {
+            "provider": b.provider,
+            "bid": xxhash.xxh64_intdigest(b.uname("").encode()) & ((1 << 52) - 1),
+            "created": self._created.get(b, 0),
+            "versioning": {"enabled": True, "validate_warm_get": False},
+            "checksum": {"type": "xxhash", "validate_cold_get": False},
+            "mirror": {"enabled": False, "copies": 1},
+            "ec": {"enabled": False},
+        }
+
+    # ---------------------------------------------------------------- objects
+
+    def object_path(self, b: BucketId, name: str) -> Path:
+        """Validated path of object ``name``; never outside the bucket directory.
+
+        Raises:
+            EmuError: 404 for a missing bucket, 400 for a bad name or one resolving outside.
+        """
+        bdir = self.bucket_dir(b)
+        check_object_name(b, name)
+        path = bdir / name
+        real = os.path.realpath(path)
+        if not real.startswith(str(bdir) + os.sep):
+            raise EmuError(400, f'invalid object name "{b.display}/{name[:64]}": escapes bucket')
+        return path
+
+    def tmp_path(self) -> Path:
+        """A fresh temporary file path outside every bucket tree."""
+        return self._tmp / uuid.uuid4().hex
+
+    def commit(self, b: BucketId, name: str, tmp: Path, cksum: str) -> ObjMeta:
+        """Atomically move a complete temp file into place as object ``name``.
+
+        Raises:
+            EmuError: 404 missing bucket, 400 bad name, 409 when the name collides with a
+                directory (or a file where a directory is needed).
+        """
+        path = self.object_path(b, name)
+        try:
+            for attempt in range(2):
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(tmp, path)
+                    break
+                except FileNotFoundError:
+                    if attempt:
+                        raise
+        except (NotADirectoryError, IsADirectoryError, FileExistsError, FileNotFoundError) as e:
+            tmp.unlink(missing_ok=True)
+            msg = f"{b.display}/{name}: name conflicts with another object or directory ({e})"
+            raise EmuError(409, msg) from None
+        st = path.stat()
+        with self._lock:
+            old = self._meta.get(str(path))
+            meta = ObjMeta(st.st_mtime_ns, st.st_size, cksum, old.version + 1 if old else 1)
+            self._meta[str(path)] = meta
+            self._gen[b] = self._gen.get(b, 0) + 1
+            idx = self._index.get(b)
+            if idx is not None:
+                if name not in idx.info:
+                    bisect.insort(idx.names, name)
+                idx.info[name] = (st.st_size, st.st_mtime_ns)
+        return meta
+
+    def put_bytes(self, b: BucketId, name: str, data: bytes) -> ObjMeta:
+        """Store ``data`` as object ``name`` (blocking; creates nothing but the object)."""
+        self.object_path(b, name)
+        tmp = self.tmp_path()
+        tmp.write_bytes(data)
+        return self.commit(b, name, tmp, xxhash.xxh64_hexdigest(data))
+
+    def delete(self, b: BucketId, name: str) -> bool:
+        """Delete object ``name``; return False when it did not exist."""
+        path = self.object_path(b, name)
+        try:
+            path.unlink()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError):
+            return False
+        with self._lock:
+            self._meta.pop(str(path), None)
+            self._gen[b] = self._gen.get(b, 0) + 1
+            idx = self._index.get(b)
+            if idx is not None and idx.info.pop(name, None) is not None:
+                i = bisect.bisect_left(idx.names, name)
+                del idx.names[i]
+        bdir = self.bucket_dir(b)
+        parent = path.parent
+        while parent != bdir:
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+            parent = parent.parent
+        return True
+
+    def cached_meta(self, path: Path, st: os.stat_result) -> ObjMeta | None:
+        """The cached metadata of ``path`` if it still matches ``st`` (mtime and size)."""
+        meta = self._meta.get(str(path))
+        if meta and meta.mtime_ns == st.st_mtime_ns and meta.size == st.st_size:
+            return meta
+        return None
+
+    def compute_meta(self, path: Path, f: IO[bytes]) -> ObjMeta:
+        """Checksum an open object file found on disk and cache the result (blocking)."""
+        st = os.fstat(f.fileno())
+        cksum = checksum_file(f)
+        with self._lock:
+            old = self._meta.get(str(path))
+            meta = ObjMeta(st.st_mtime_ns, st.st_size, cksum, old.version if old else 1)
+            self._meta[str(path)] = meta
+        return meta
+
+    def object_meta(self, b: BucketId, name: str) -> ObjMeta | None:
+        """Metadata of an existing object (checksums it if not cached; blocking)."""
+        path = self.object_path(b, name)
+        try:
+            with open(path, "rb") as f:
+                return self.cached_meta(path, os.fstat(f.fileno())) or self.compute_meta(path, f)
+        except OSError:
+            return None
+
+    # ---------------------------------------------------------------- listing
+
+    def _walk(self, bdir: Path) -> _Index:
+        info: dict[str, tuple[int, int]] = {}
+        stack = [""]
+        while stack:
+            rel = stack.pop()
+            with os.scandir(bdir / rel if rel else bdir) as it:
+                for e in it:
+                    name = f"{rel}/{e.name}" if rel else e.name
+                    if e.is_dir(follow_symlinks=False):
+                        stack.append(name)
+                    elif e.is_file(follow_symlinks=False):
+                        st = e.stat(follow_symlinks=False)
+                        info[name] = (st.st_size, st.st_mtime_ns)
+        return _Index(sorted(info), info)
+
+    def ensure_index(self, b: BucketId) -> None:
+        """Build the sorted name index of ``b`` if missing (blocking walk; run in a thread).
+
+        Raises:
+            EmuError: 404 when the bucket does not exist.
+        """
+        for _ in range(5):
+            with self._lock:
+                if b in self._index:
+                    return
+                gen = self._gen.get(b, 0)
+            idx = self._walk(self.bucket_dir(b))
+            with self._lock:
+                if self._gen.get(b, 0) == gen and b in self._buckets:
+                    self._index[b] = idx
+                    return
+        with self._lock:
+            self._index[b] = self._walk(self.bucket_dir(b))
+
+    def page(self, b: BucketId, prefix: str, after: str, limit: int) -> list[Entry]:
+        """Up to ``limit`` objects named ``> after`` with ``prefix``, sorted (index must exist)."""
+        with self._lock:
+            idx = self._index.get(b)
+            if idx is None:
+                raise EmuError(500, f"{b.display}: listing index missing")
+            names = idx.names
+            i = bisect.bisect_left(names, prefix)
+            if after:
+                i = max(i, bisect.bisect_right(names, after))
+            out: list[Entry] = []
+            while i < len(names) and len(out) < limit:
+                name = names[i]
+                if not name.startswith(prefix):
+                    break
+                size, mtime = idx.info[name]
+                out.append((name, size, mtime))
+                i += 1
+            return out
+
+    def stat_entry(self, b: BucketId, name: str) -> Entry | None:
+        """The indexed ``(name, size, mtime_ns)`` of one object, if present."""
+        with self._lock:
+            idx = self._index.get(b)
+            got = idx.info.get(name) if idx else None
+            return (name, got[0], got[1]) if got else None
