@@ -1,0 +1,1 @@
+"""The asyncio core: HTTP client, listing, streams, tar parsing and sample grouping."""

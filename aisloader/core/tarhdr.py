@@ -1,0 +1,258 @@
+"""Tar format rules for :mod:`aisloader.core.tar`: member type, fields, PAX records, gzip.
+
+Decoding follows what stdlib ``tarfile`` does on the same bytes (names are UTF-8 with
+``surrogateescape``), so our member names equal ``tarfile``'s. Every function here raises
+``ValueError`` with a short reason; the parser turns it into a ``ShardFormatError``.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = [
+    "BLOCK",
+    "Compression",
+    "Extensions",
+    "Header",
+    "Inflater",
+    "MemberType",
+    "TarMember",
+    "apply_pax",
+    "decode_header",
+    "nts",
+    "pax_records",
+    "rounded",
+]
+
+BLOCK = 512
+INFLATE_STEP = 1 << 20  # most bytes one inflate step may produce
+_GZIP_WBITS = 16 + zlib.MAX_WBITS
+_HIGH_BYTES = bytes(range(128, 256))
+_PAX_RECORD = re.compile(rb"(\d+) ([^=]+)=")
+
+MemberType = Literal["file", "dir", "symlink", "other"]
+Compression = Literal["auto", "none", "gzip"]
+
+
+@dataclass(frozen=True, slots=True)
+class TarMember:
+    """One archive member.
+
+    Attributes:
+        name: member path, decoded like ``tarfile`` (UTF-8, ``surrogateescape``).
+        size: size in bytes as ``tarfile`` reports it (``len(data)`` for files).
+        data: the member's bytes (``b""`` for anything but a regular file).
+        type: ``"file"``, ``"dir"``, ``"symlink"`` or ``"other"`` (links, devices, sparse...).
+        offset: byte offset of the member's first header in the uncompressed stream.
+        linkname: link target for links, else ``""``.
+    """
+
+    name: str
+    size: int
+    data: bytes = field(repr=False)
+    type: MemberType
+    offset: int
+    linkname: str = ""
+
+    @property
+    def is_file(self) -> bool:
+        """True for a regular file."""
+        return self.type == "file"
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    """The fields of one 512-byte header the parser needs."""
+
+    type: bytes
+    name: str
+    linkname: str
+    size: int
+    sparse_extended: bool = False  # old GNU sparse: more sparse-map blocks follow
+    real_size: int = 0  # old GNU sparse: size of the rebuilt file
+
+
+def rounded(size: int) -> int:
+    """``size`` rounded up to whole blocks."""
+    return -(-size // BLOCK) * BLOCK
+
+
+def nts(field: bytes) -> str:
+    """A NUL-terminated field as text (UTF-8, undecodable bytes kept as surrogates)."""
+    return field.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+
+
+def _number(field: bytes) -> int:
+    """An octal field, or a base-256 one (first byte 0x80 positive, 0xFF negative)."""
+    if field[0] in (0x80, 0xFF):
+        value = int.from_bytes(field[1:], "big")
+        return value - 256 ** (len(field) - 1) if field[0] == 0xFF else value
+    try:
+        return int(field.split(b"\0", 1)[0].decode("ascii").strip() or "0", 8)
+    except ValueError:
+        raise ValueError(f"bad number field {bytes(field)!r}") from None
+
+
+def _checksums(buf: bytes) -> tuple[int, int]:
+    """Unsigned and signed-char header sums, the checksum field counted as 8 spaces."""
+    rest = buf[:148] + buf[156:]
+    unsigned = 8 * 0x20 + sum(rest)
+    high = len(rest) - len(rest.translate(None, _HIGH_BYTES))
+    return unsigned, unsigned - 256 * high
+
+
+def decode_header(buf: bytes) -> Header:
+    """Decode a non-zero 512-byte header.
+
+    Raises:
+        ValueError: bad checksum or number field.
+    """
+    if _number(buf[148:156]) not in _checksums(buf):
+        raise ValueError("header checksum mismatch")
+    type_flag = buf[156:157]
+    name = nts(buf[:100])
+    if type_flag == b"\0" and name.endswith("/"):  # old V7 directory
+        type_flag = b"5"
+    if type_flag == b"5":
+        name = name.rstrip("/")
+    prefix = nts(buf[345:500])
+    if prefix and type_flag not in (b"L", b"K", b"S"):
+        name = f"{prefix}/{name}"
+    size = _number(buf[124:136])
+    if type_flag != b"S":
+        return Header(type_flag, name, nts(buf[157:257]), size)
+    return Header(type_flag, name, nts(buf[157:257]), size, bool(buf[482]), _number(buf[483:495]))
+
+
+def pax_records(data: bytes) -> dict[str, str]:
+    """The ``"<len> <key>=<value>\\n"`` records of a PAX header, in order.
+
+    Raises:
+        ValueError: a record of length 0.
+    """
+    records: dict[str, str] = {}
+    pos = 0
+    while (match := _PAX_RECORD.match(data, pos)) is not None:
+        length = int(match[1])
+        if length == 0:
+            raise ValueError(f"zero-length record at {pos}")
+        value = data[match.end() : pos + length - 1]
+        records[match[2].decode("utf-8", "surrogateescape")] = value.decode(
+            "utf-8", "surrogateescape"
+        )
+        pos += length
+    return records
+
+
+def apply_pax(
+    records: dict[str, str], name: str, link: str, size: int | None
+) -> tuple[str, str, int | None]:
+    """Apply PAX overrides in record order; ``size=None`` ignores size records.
+
+    Raises:
+        ValueError: a size record that is not an integer.
+    """
+    for key, value in records.items():
+        if key == "path":
+            name = value.rstrip("/")
+        elif key == "GNU.sparse.name":
+            name = value
+        elif key == "linkpath":
+            link = value
+        elif key == "size" and size is not None:
+            try:
+                size = int(value)
+            except ValueError:
+                raise ValueError(f"bad size record {value!r}") from None
+    return name, link, size
+
+
+class Extensions:
+    """GNU long names/links and PAX headers waiting for their member, plus PAX globals."""
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[bytes, str | dict[str, str]]] = []
+        self.globals: dict[str, str] = {}
+
+    def add(self, kind: bytes, data: bytes) -> None:
+        """Record the payload of an ``L``, ``K``, ``x``/``X`` or ``g`` header.
+
+        Raises:
+            ValueError: a malformed PAX record.
+        """
+        if kind in (b"L", b"K"):
+            self.pending.append((kind, nts(data)))
+        elif kind == b"g":
+            self.globals.update(pax_records(data))
+        else:  # like tarfile, a local header carries the globals known at this point
+            self.pending.append((b"x", {**self.globals, **pax_records(data)}))
+
+    def resolve(self, hdr: Header) -> tuple[str, str, int, bool]:
+        """Name, link, size and sparseness of ``hdr`` after its extensions; clears them.
+
+        tarfile applies the globals first, then the pending extensions innermost first, so
+        the first extension header in the stream wins.
+
+        Raises:
+            ValueError: a PAX size that is not an integer.
+        """
+        name, link, _ = apply_pax(self.globals, hdr.name, hdr.linkname, None)
+        size, is_dir, sparse = hdr.size, hdr.type == b"5", hdr.type == b"S"
+        if is_dir:
+            name = name.rstrip("/")
+        pending, self.pending = self.pending, []
+        for kind, value in reversed(pending):
+            if isinstance(value, dict):
+                name, link, new_size = apply_pax(value, name, link, size)
+                size = size if new_size is None else new_size
+                sparse = sparse or any(k.startswith("GNU.sparse.") for k in value)
+            elif kind == b"L":
+                name = value.removesuffix("/") if is_dir else value
+            else:
+                link = value
+        return name, link, size, sparse
+
+
+class Inflater:
+    """gzip inflater for single- or multi-member streams (NUL padding between members ok)."""
+
+    def __init__(self) -> None:
+        self._zobj = zlib.decompressobj(_GZIP_WBITS)
+        self._between = False  # the last member ended; a new one may start
+
+    @property
+    def complete(self) -> bool:
+        """True when the input so far ends at a gzip member boundary."""
+        return self._between
+
+    def inflate(self, data: bytes) -> Iterator[bytes]:
+        """Inflate ``data``, at most ``INFLATE_STEP`` bytes per piece yielded.
+
+        Raises:
+            ValueError: the data is not valid gzip.
+        """
+        try:
+            yield from self._inflate(data)
+        except zlib.error as exc:
+            raise ValueError(f"bad gzip data: {exc}") from None
+
+    def _inflate(self, data: bytes) -> Iterator[bytes]:
+        while True:
+            if self._between:
+                data = data.lstrip(b"\0")
+                if not data:
+                    return
+                self._zobj, self._between = zlib.decompressobj(_GZIP_WBITS), False
+            out = self._zobj.decompress(data, INFLATE_STEP)
+            if out:
+                yield out
+            if self._zobj.eof:
+                data, self._between = self._zobj.unused_data, True
+                continue
+            data = self._zobj.unconsumed_tail
+            if not data and len(out) < INFLATE_STEP:
+                return
