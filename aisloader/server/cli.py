@@ -25,6 +25,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--targets", type=int, default=2, help="number of targets (default: 2)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     p.add_argument("--seed", type=int, default=0, help="seed for node IDs (default: 0)")
+    p.add_argument(
+        "--no-get-batch",
+        action="store_true",
+        help="answer get-batch (/v1/ml/moss) with 501 ErrNotImpl",
+    )
     return p
 
 
@@ -45,7 +50,14 @@ def main(argv: list[str]) -> int:
     """Run ``serve`` with ``argv``; return the exit code (0 on a clean stop)."""
     args = _parser().parse_args(argv)
     try:
-        cluster = LocalCluster(args.root, args.targets, args.host, args.port, seed=args.seed)
+        cluster = LocalCluster(
+            args.root,
+            args.targets,
+            args.host,
+            args.port,
+            seed=args.seed,
+            get_batch=not args.no_get_batch,
+        )
     except (ValueError, OSError) as e:
         print(f"serve: {e}", file=sys.stderr)
         return 2

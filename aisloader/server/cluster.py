@@ -33,7 +33,8 @@ class LocalCluster:
     Use ``with LocalCluster() as c:`` (own event loop in a background thread) or
     ``async with LocalCluster() as c:`` (runs in the current loop). ``endpoint`` is the proxy
     URL once started. Objects live as plain files under ``root`` (a temporary directory,
-    removed on stop, when ``root`` is None).
+    removed on stop, when ``root`` is None). ``get_batch=False`` turns get-batch
+    (``/v1/ml/moss``) off: it then answers 501 ErrNotImpl, for testing clients' fallback.
 
     Raises:
         ValueError: when ``targets`` < 1.
@@ -47,6 +48,7 @@ class LocalCluster:
         port: int = 0,
         *,
         seed: int = 0,
+        get_batch: bool = True,
     ) -> None:
         if targets < 1:
             raise ValueError(f"a cluster needs at least one target, got {targets}")
@@ -55,7 +57,7 @@ class LocalCluster:
         self.host, self.port, self.seed = host, port, seed
         proxy = Node(hrw.make_daemon_id("p", seed, 0), "proxy")
         tnodes = [Node(hrw.make_daemon_id("t", seed, i), "target") for i in range(targets)]
-        self._shared = Shared(Store(self.root), proxy, tnodes, seed)
+        self._shared = Shared(Store(self.root), proxy, tnodes, seed, get_batch=get_batch)
         self.endpoint = ""
         self.target_endpoints: list[str] = []
         self._runners: list[web.AppRunner] = []

@@ -18,6 +18,7 @@ from aisloader.server.archive import ArchiveIndex
 from aisloader.server.delivery import CURRENT_FAULT, Body, send_body
 from aisloader.server.errors import EmuError, error_response
 from aisloader.server.faults import FaultEngine
+from aisloader.server.mosswork import WorkRegistry, fault_path
 from aisloader.server.names import BucketId, parse_bucket
 from aisloader.server.store import Store
 
@@ -76,6 +77,11 @@ class Shared:
     stats: Stats = field(default_factory=Stats)
     started_ns: int = field(default_factory=time.time_ns)
     smap_json: bytes = b"{}"
+    get_batch: bool = True  # serve /v1/ml/moss (else 501 ErrNotImpl)
+    moss_work: WorkRegistry = field(default_factory=WorkRegistry)
+
+    def __post_init__(self) -> None:
+        self.moss_work.seed = self.seed
 
     def owner(self, b: BucketId, obj: str) -> Node:
         """The HRW owner of ``obj`` in ``b``."""
@@ -122,8 +128,9 @@ def bucket_of(request: web.Request) -> BucketId:
 
 def _fault_key(request: web.Request) -> str:
     query = request.rel_url.raw_query_string
-    kept = "&".join(p for p in query.split("&") if p and not p.startswith(("pid=", "utm=")))
-    return f"{request.method} {request.rel_url.raw_path}?{kept}"
+    marker = ("pid=", "utm=", "tid=")
+    kept = "&".join(p for p in query.split("&") if p and not p.startswith(marker))
+    return f"{request.method} {fault_path(request.rel_url.raw_path)}?{kept}"
 
 
 def _middleware(shared: Shared, node: Node) -> Middleware:
@@ -153,7 +160,7 @@ def _middleware(shared: Shared, node: Node) -> Middleware:
 async def _with_faults(
     shared: Shared, node: Node, request: web.Request, handler: Handler
 ) -> web.StreamResponse:
-    redirecting = node.role == "proxy" and request.path.startswith("/v1/objects/")
+    redirecting = node.role == "proxy" and request.path.startswith(("/v1/objects/", "/v1/ml/moss"))
     decision = shared.faults.decide(
         node.role, request.method, _fault_key(request), request.path, redirecting
     )
@@ -201,17 +208,10 @@ def _common_routes(shared: Shared, node: Node) -> list[web.RouteDef]:
             return web.json_response(_snode(node))
         raise EmuError(400, f'{node.label}: unsupported "what={what}" (the emulator serves smap)')
 
-    async def moss(request: web.Request) -> web.Response:
-        raise EmuError(
-            501, "get-batch (/v1/ml/moss) is not implemented by the emulator", "ErrNotImpl"
-        )
-
     return [
         web.get("/v1/health", health),
         web.get("/v1/daemon", daemon),
         web.get("/v1/daemon/", daemon),
-        web.route("*", "/v1/ml/moss", moss),
-        web.route("*", "/v1/ml/moss/{tail:.*}", moss),
     ]
 
 

@@ -12,6 +12,7 @@ from aiohttp import web
 from aisloader.server.errors import EmuError
 from aisloader.server.faults import parse_faults_body
 from aisloader.server.listing import build_page, encode_page, parse_lso
+from aisloader.server.moss import moss_proxy_routes
 from aisloader.server.names import BucketId, normalize_provider
 from aisloader.server.nodes import Shared, bucket_of
 
@@ -115,6 +116,7 @@ def proxy_routes(shared: Shared) -> list[web.RouteDef]:
             for m in ("HEAD", "PUT", "DELETE", "PATCH")
         ),
         *_admin_routes(shared),
+        *moss_proxy_routes(shared),
     ]
 
 

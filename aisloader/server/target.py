@@ -14,6 +14,7 @@ from aiohttp import web
 from aisloader.server.archive import archive_kind, member_name
 from aisloader.server.delivery import SMALL, Body, send_body
 from aisloader.server.errors import EmuError
+from aisloader.server.moss import moss_target_routes
 from aisloader.server.names import BucketId
 from aisloader.server.nodes import Node, Shared, bucket_of
 from aisloader.server.store import ObjMeta
@@ -206,4 +207,5 @@ def target_routes(shared: Shared, node: Node) -> list[web.RouteDef]:
         web.head(path, head),
         web.put(path, put),
         web.delete(path, delete),
+        *moss_target_routes(shared, node),
     ]

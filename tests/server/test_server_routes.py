@@ -307,11 +307,12 @@ async def test_listing_index_follows_put_and_delete(
     assert await names() == ["a", "z/z"]
 
 
-async def test_get_batch_route_is_not_implemented(acluster: LocalCluster, session: Session) -> None:
-    for url in (f"{acluster.endpoint}/v1/ml/moss/b", f"{acluster.endpoint}/v1/ml/moss"):
-        async with session.get(url, json={"in": []}) as r:
-            assert r.status == 501
-            assert (await r.json())["tcode"] == "ErrNotImpl"
+async def test_get_batch_switched_off_is_not_implemented(session: Session) -> None:
+    async with LocalCluster(targets=1, get_batch=False) as c:
+        for url in (f"{c.endpoint}/v1/ml/moss/b", f"{c.endpoint}/v1/ml/moss"):
+            async with session.get(url, json={"in": []}) as r:
+                assert r.status == 501
+                assert (await r.json())["tcode"] == "ErrNotImpl"
 
 
 async def test_file_directory_name_conflicts_are_409(

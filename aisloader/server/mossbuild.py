@@ -1,0 +1,198 @@
+"""Assemble a get-batch archive on the designated target: entries in request order.
+
+Each entry is opened (object, archive member, byte range), copied chunk by chunk through an
+`ArchiveWriter` to an ``emit`` callback, and described by one MossOut. Missing items become
+zero-length ``__404__/...`` members when ``coer`` is set, up to `MAX_SOFT_ERRS`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from aisloader.server.archive import ArchiveIndex, Reader, archive_kind, member_name
+from aisloader.server.errors import EmuError
+from aisloader.server.mossarch import ArchiveWriter
+from aisloader.server.mossreq import MossEntry, MossReq, entry_name, resolve_range
+from aisloader.server.store import Store
+
+__all__ = ["MAX_SOFT_ERRS", "Assembly", "assemble"]
+
+MAX_SOFT_ERRS = 8  # get_batch.max_soft_errs default
+CHUNK = 1 << 20
+INLINE = 256 * 1024  # reads and archive work up to this size run on the loop, larger in a thread
+
+Emit = Callable[[bytes], Awaitable[None]]
+Pace = Callable[[int], Awaitable[None]]
+
+
+class _Missing(Exception):
+    """An entry that does not exist (bucket, object or member): soft with ``coer``."""
+
+    def __init__(self, err: EmuError) -> None:
+        super().__init__(err.message)
+        self.err = err
+
+
+@dataclass
+class _Source:
+    reader: Reader
+    size: int
+
+
+@dataclass
+class Assembly:
+    """What one batch needs: storage, the request, the writer and where bytes go.
+
+    ``pace(i)`` is awaited before entry ``i`` and (with ``i == len(entries)``) before the
+    archive is finished; the streaming handler uses it for slow and truncate faults.
+    """
+
+    store: Store
+    archives: ArchiveIndex
+    label: str
+    req: MossReq
+    writer: ArchiveWriter
+    emit: Emit
+    pace: Pace
+    outs: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _not_found(label: str, what: str) -> _Missing:
+    return _Missing(EmuError(404, f"{label}: {what} does not exist", "ErrNotFound"))
+
+
+async def _open(a: Assembly, e: MossEntry) -> _Source:
+    store, b = a.store, e.bucket
+    try:
+        store.bucket_dir(b)
+    except EmuError as err:
+        raise _Missing(err) from None
+    path = store.object_path(b, e.objname)
+    what = f"{b.display}/{e.objname}"
+    if e.archpath:
+        return await _open_member(a, path, e, what)
+    try:
+        f = _open_file(path)
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        raise _not_found(a.label, what) from None
+    try:
+        offset, count = resolve_range(e, os.fstat(f.fileno()).st_size, what)
+        f.seek(offset)
+    except BaseException:
+        f.close()
+        raise
+    return _Source(f, count)
+
+
+async def _open_member(a: Assembly, path: Path, e: MossEntry, what: str) -> _Source:
+    kind = archive_kind(e.objname)
+    try:
+        members = await asyncio.to_thread(a.archives.members, path, kind)
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        raise _not_found(a.label, what) from None
+    name = member_name(e.objname, e.archpath)
+    member = members.get(name)
+    if member is None:
+        raise _not_found(a.label, f"{what}/{name}")
+    offset, count = resolve_range(e, member.size, f"{what}/{name}")
+    if kind == "tar":  # plain tar: read the member's bytes straight from the file
+        f = _open_file(path)
+        f.seek(member.offset + offset)
+        return _Source(f, count)
+    reader = await asyncio.to_thread(a.archives.open_member, path, kind, member)
+    try:
+        await asyncio.to_thread(_skip, reader, offset)
+    except BaseException:
+        reader.close()
+        raise
+    return _Source(reader, count)
+
+
+def _open_file(path: Path) -> IO[bytes]:
+    return open(path, "rb")  # the caller closes it
+
+
+def _skip(reader: Reader, n: int) -> None:
+    while n > 0 and (chunk := reader.read(min(n, CHUNK))):
+        n -= len(chunk)
+
+
+def _read_exact(reader: Reader, n: int) -> bytes:
+    parts, left = [], n
+    while left > 0 and (chunk := reader.read(left)):
+        parts.append(chunk)
+        left -= len(chunk)
+    if left:
+        raise EmuError(500, f"content changed while reading: {n - left} of {n} bytes")
+    return b"".join(parts)
+
+
+async def _copy(a: Assembly, src: _Source) -> None:
+    left = src.size
+    while left > 0:
+        n = min(left, CHUNK)
+        if n <= INLINE:
+            out = a.writer.data(_read_exact(src.reader, n))
+        else:
+            chunk = await asyncio.to_thread(_read_exact, src.reader, n)
+            out = await asyncio.to_thread(a.writer.data, chunk)
+        await a.emit(out)
+        left -= n
+
+
+def _out(e: MossEntry, size: int, err_msg: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {"objname": e.objname}
+    if e.archpath:
+        out["archpath"] = e.archpath
+    out |= {"bucket": e.bucket.name, "provider": e.bucket.provider}
+    if e.opaque:
+        out["opaque"] = e.opaque
+    if err_msg:
+        out["err_msg"] = err_msg
+    out["size"] = size
+    return out
+
+
+async def _entry(a: Assembly, e: MossEntry, soft: int) -> int:
+    """Write one entry; return the updated soft-error count."""
+    try:
+        src = await _open(a, e)
+    except _Missing as m:
+        if not a.req.coer:
+            raise m.err from None
+        soft += 1
+        if soft > MAX_SOFT_ERRS:
+            raise EmuError(
+                400, f"{a.label}: get-batch aborted: {soft} missing items (limit {MAX_SOFT_ERRS})"
+            ) from None
+        await a.emit(a.writer.begin(entry_name(e, a.req.onob, missing=True), 0) + a.writer.end())
+        a.outs.append(_out(e, 0, m.err.message))
+        return soft
+    try:
+        await a.emit(a.writer.begin(entry_name(e, a.req.onob), src.size))
+        await _copy(a, src)
+        await a.emit(a.writer.end())
+    finally:
+        src.reader.close()
+    a.outs.append(_out(e, src.size))
+    return soft
+
+
+async def assemble(a: Assembly) -> None:
+    """Write every entry of ``a.req`` in order, then finish the archive.
+
+    Raises:
+        EmuError: 404 for a missing item without ``coer``, 400 past the soft-error limit or
+            for an unreadable archive, 416 for an out-of-bounds range.
+    """
+    soft = 0
+    for i, e in enumerate(a.req.entries):
+        await a.pace(i)
+        soft = await _entry(a, e, soft)
+    await a.pace(len(a.req.entries))
+    await a.emit(a.writer.finish())

@@ -1,0 +1,118 @@
+"""Get-batch work items: registered by the proxy, consumed once by the designated target.
+
+Stands in for AIS phase 1 (the proxy's intra-cluster POST to the DT). Bounded: at most
+`MAX_PENDING` unconsumed items per target (more gives 429, as DT admission does) and items not
+claimed within `TTL` seconds are dropped (AIS: about 5 min; shorter here so a test run that
+abandons redirects is not throttled for long).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+
+import xxhash
+
+from aisloader.server.errors import EmuError
+
+__all__ = ["MAX_PENDING", "TTL", "WorkItem", "WorkRegistry", "fault_path"]
+
+MAX_PENDING = 256
+TTL = 60.0
+_MAX_SEEN = 100_000  # bound on remembered per-request occurrence counters
+
+
+def fault_path(path: str) -> str:
+    """``path`` for fault decisions: a DT get-batch URL loses its job and work ids.
+
+    So a fault decision on ``/v1/ml/moss[/b]/{xid}/{wid}/{nat}`` depends, as for any other
+    request, on the n-th occurrence of the same request, not on which target was designated
+    or on an id that changes per batch (the ``tid`` query parameter is dropped by the caller).
+    """
+    if not path.startswith("/v1/ml/moss/"):
+        return path
+    parts = path.split("/")
+    if len(parts) >= 7:
+        parts[-3] = parts[-2] = "-"
+    return "/".join(parts)
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One registered batch: the DT that must serve it and when it was registered."""
+
+    wid: str
+    tid: str
+    created: float
+
+
+@dataclass
+class WorkRegistry:
+    """Pending work items, keyed by work id (thread-safe).
+
+    Work ids are derived from ``(seed, request key, body, n-th occurrence)``: unique, and the
+    same from run to run for the same sequence of requests (reproducible URLs in logs).
+    """
+
+    seed: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _items: dict[str, WorkItem] = field(default_factory=dict)
+    _seen: dict[int, int] = field(default_factory=dict)
+    _rng: random.Random | None = None
+
+    def pick(self, n: int) -> int:
+        """A seeded-random index in ``range(n)`` (coloc=0 DT choice)."""
+        with self._lock:
+            if self._rng is None:
+                self._rng = random.Random(self.seed)
+            return self._rng.randrange(n)
+
+    def register(self, tid: str, key: str, body: bytes) -> str:
+        """Register a batch for target ``tid``; return its work id.
+
+        Raises:
+            EmuError: 429 when ``tid`` already has `MAX_PENDING` unclaimed items.
+        """
+        now = time.monotonic()
+        h = xxhash.xxh64_intdigest(body, seed=self.seed) ^ xxhash.xxh64_intdigest(key.encode())
+        with self._lock:
+            self._expire(now)
+            if sum(1 for w in self._items.values() if w.tid == tid) >= MAX_PENDING:
+                raise EmuError(
+                    429, f"t[{tid}]: too many pending get-batch requests", "ErrTooManyRequests"
+                )
+            if len(self._seen) >= _MAX_SEEN:
+                self._seen.clear()
+            n = self._seen.get(h, 0)
+            self._seen[h] = n + 1
+            wid = xxhash.xxh64_hexdigest(f"{self.seed}/{h}/{n}".encode())
+            while wid in self._items:  # only after a _seen reset
+                wid = xxhash.xxh64_hexdigest(wid.encode())
+            self._items[wid] = WorkItem(wid, tid, now)
+            return wid
+
+    def claim(self, wid: str, tid: str) -> WorkItem:
+        """Consume work item ``wid`` on target ``tid`` (single use).
+
+        Raises:
+            EmuError: 400 when the item is unknown, already claimed, expired, or belongs to
+                another target.
+        """
+        with self._lock:
+            self._expire(time.monotonic())
+            item = self._items.get(wid)
+            if item is None or item.tid != tid:
+                raise EmuError(
+                    400,
+                    f"t[{tid}]: get-batch work item {wid!r} not found "
+                    "(already served, expired, or not registered for this target)",
+                )
+            del self._items[wid]
+            return item
+
+    def _expire(self, now: float) -> None:
+        old = [k for k, w in self._items.items() if now - w.created > TTL]
+        for k in old:
+            del self._items[k]
