@@ -7,6 +7,7 @@ import os
 import shutil
 import tempfile
 import threading
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
@@ -25,6 +26,18 @@ __all__ = ["LocalCluster"]
 
 _BACKLOG = 1024
 _START_TIMEOUT = 30.0
+_LOOPS: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+
+
+def _quiet_inherited_tasks() -> None:
+    """In a forked child (e.g. a DataLoader worker), the emulator's loop is a dead copy: its
+    server tasks will never run, so do not report them as "destroyed but pending" at exit."""
+    for loop in list(_LOOPS):
+        for task in asyncio.all_tasks(loop):
+            task._log_destroy_pending = False  # type: ignore[attr-defined]
+
+
+os.register_at_fork(after_in_child=_quiet_inherited_tasks)
 
 
 class LocalCluster:
@@ -91,6 +104,12 @@ class LocalCluster:
         runners, self._runners = self._runners, []
         for runner in reversed(runners):
             await runner.cleanup()
+        if self._thread is not None:  # our own loop: end every connection handler it still has
+            current = asyncio.current_task()
+            leftovers = [t for t in asyncio.all_tasks() if t is not current]
+            for task in leftovers:
+                task.cancel()
+            await asyncio.gather(*leftovers, return_exceptions=True)
 
     async def __aenter__(self) -> LocalCluster:
         await self._astart()
@@ -115,6 +134,7 @@ class LocalCluster:
         thread = threading.Thread(target=_run_loop, args=(loop,), name="aisloader-emu", daemon=True)
         thread.start()
         self._loop, self._thread = loop, thread
+        _LOOPS.add(loop)
         try:
             asyncio.run_coroutine_threadsafe(self._astart(), loop).result(_START_TIMEOUT)
         except BaseException:
