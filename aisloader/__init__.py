@@ -3,7 +3,11 @@
 Public names only; importing this package starts no thread and imports no torch.
 """
 
+from aisloader.client import Client
 from aisloader.config import ClientConfig
+from aisloader.core.batch import BatchEntry
+from aisloader.core.client import AsyncClient
+from aisloader.core.stream import ObjectStream
 from aisloader.errors import (
     AISError,
     AISLoaderError,
@@ -18,12 +22,16 @@ from aisloader.refs import Bucket, ObjectRef
 __all__ = [
     "AISError",
     "AISLoaderError",
+    "AsyncClient",
+    "BatchEntry",
     "Bucket",
     "BucketNotFound",
+    "Client",
     "ClientConfig",
     "ConfigError",
     "ObjectNotFound",
     "ObjectRef",
+    "ObjectStream",
     "ShardFormatError",
     "TransportError",
 ]

@@ -1,0 +1,176 @@
+"""Core client throughput: aisloader's get_many vs a plain aiohttp loop vs the official SDK.
+
+The embedded cluster runs in its own process (``python -m aisloader serve``). Measured:
+objects/s for N small objects (ours with window W, plain aiohttp with the same concurrency
+and the same manual redirect handling, the SDK's sequential ``get_reader().read_all()``),
+then GB/s for a few large objects (ours vs plain aiohttp). Prints a markdown table.
+
+Run: ``.venv/bin/python benchmarks/core_throughput.py [--small 3000] [--large 12]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+
+import aiohttp
+from yarl import URL
+
+from aisloader import AsyncClient, ClientConfig
+
+BUCKET = "bench-core"
+
+
+def start_cluster() -> tuple[subprocess.Popen[str], str]:
+    """Start ``python -m aisloader serve`` and return it with its endpoint (first line)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aisloader", "serve"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    return proc, proc.stdout.readline().strip()
+
+
+async def populate(endpoint: str, small: int, large: int, large_size: int) -> None:
+    async with AsyncClient(endpoint) as c:
+        await c.create_bucket(BUCKET, exist_ok=True)
+        blob = os.urandom(10 << 10)
+        sem = asyncio.Semaphore(32)
+
+        async def put(name: str, data: bytes) -> None:
+            async with sem:
+                await c.put((BUCKET, name), data)
+
+        await asyncio.gather(*(put(f"small/{i:06d}", blob) for i in range(small)))
+        big = os.urandom(large_size)
+        await asyncio.gather(*(put(f"large/{i:03d}", big) for i in range(large)))
+
+
+async def ours(endpoint: str, names: list[str], window: int) -> int:
+    config = ClientConfig(window=window, pool_size=max(64, window))
+    async with AsyncClient(endpoint, config=config) as c:
+        total = 0
+        async for _, data in c.get_many([(BUCKET, n) for n in names], window=window):
+            total += len(data)
+        return total
+
+
+async def plain(endpoint: str, names: list[str], window: int, chunked: bool = False) -> int:
+    connector = aiohttp.TCPConnector(limit=0, limit_per_host=max(64, window))
+    timeout = aiohttp.ClientTimeout(total=None, connect=10, sock_read=60)
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=timeout, auto_decompress=False
+    ) as s:
+        queue = iter(names)
+        total = 0
+
+        async def worker() -> None:
+            nonlocal total
+            for name in queue:
+                url = URL(f"{endpoint}/v1/objects/{BUCKET}/{name}?provider=ais", encoded=True)
+                while True:
+                    async with s.get(url, allow_redirects=False) as r:
+                        if r.status in (301, 307):
+                            await r.read()
+                            url = URL(r.headers["Location"], encoded=True)
+                            continue
+                        r.raise_for_status()
+                        if chunked:  # read in 1 MiB chunks and join, like get_many does
+                            parts = [c async for c in r.content.iter_chunked(1 << 20)]
+                            total += len(b"".join(parts))
+                        else:
+                            total += len(await r.read())
+                        break
+
+        await asyncio.gather(*(worker() for _ in range(window)))
+        return total
+
+
+def sdk(endpoint: str, names: list[str]) -> int:
+    from aistore.sdk import Client as SdkClient
+
+    bucket = SdkClient(endpoint).bucket(BUCKET)
+    return sum(len(bucket.object(n).get_reader().read_all()) for n in names)
+
+
+def best_of(repeat: int, fn: Callable[[], int]) -> tuple[float, int]:
+    times, nbytes = [], 0
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        nbytes = fn()
+        times.append(time.perf_counter() - t0)
+    return min(times), nbytes
+
+
+def run_async(make: Callable[[], Awaitable[int]]) -> Callable[[], int]:
+    return lambda: asyncio.run(make())  # type: ignore[arg-type]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--small", type=int, default=3000, help="number of 10 KiB objects")
+    p.add_argument("--sdk-small", type=int, default=600, help="objects read by the SDK")
+    p.add_argument("--large", type=int, default=12, help="number of large objects")
+    p.add_argument("--large-mib", type=int, default=16, help="large object size in MiB")
+    p.add_argument("--window", type=int, default=64)
+    p.add_argument("--large-window", type=int, default=4)
+    p.add_argument("--repeat", type=int, default=5)
+    args = p.parse_args()
+    proc, endpoint = start_cluster()
+    try:
+        asyncio.run(populate(endpoint, args.small, args.large, args.large_mib << 20))
+        small = [f"small/{i:06d}" for i in range(args.small)]
+        large = [f"large/{i:03d}" for i in range(args.large)]
+        rows = []
+        for label, fn, n in [
+            (
+                f"aisloader get_many (window {args.window})",
+                run_async(lambda: ours(endpoint, small, args.window)),
+                len(small),
+            ),
+            (
+                f"plain aiohttp ({args.window} workers)",
+                run_async(lambda: plain(endpoint, small, args.window)),
+                len(small),
+            ),
+            (
+                "official SDK, sequential read_all()",
+                lambda: sdk(endpoint, small[: args.sdk_small]),
+                args.sdk_small,
+            ),
+        ]:
+            secs, _ = best_of(args.repeat if "SDK" not in label else 2, fn)
+            rows.append((label, f"{n / secs:,.0f} objects/s"))
+        for label, fn in [
+            (
+                f"aisloader get_many, {args.large_mib} MiB (window {args.large_window})",
+                run_async(lambda: ours(endpoint, large, args.large_window)),
+            ),
+            (
+                f"plain aiohttp `read()`, {args.large_mib} MiB ({args.large_window} workers)",
+                run_async(lambda: plain(endpoint, large, args.large_window)),
+            ),
+            (
+                f"plain aiohttp 1 MiB chunks, {args.large_mib} MiB ({args.large_window} workers)",
+                run_async(lambda: plain(endpoint, large, args.large_window, chunked=True)),
+            ),
+        ]:
+            secs, nbytes = best_of(args.repeat, fn)
+            rows.append((label, f"{nbytes / secs / 1e9:.2f} GB/s"))
+        print(f"| measurement (best of {args.repeat}) | result |\n|---|---|")
+        for label, value in rows:
+            print(f"| {label} | {value} |")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+if __name__ == "__main__":
+    main()
