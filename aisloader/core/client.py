@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterable, Iterable
 from types import TracebackType
-from typing import cast
 
 from aisloader.config import ClientConfig, endpoint_from_env
 from aisloader.core.batch import BatchEntry, BatchValue, OutputFormat, get_batch
@@ -213,7 +212,7 @@ class AsyncClient(BucketOps):
             ConfigError: an unknown output format or batch size < 1.
             IncompleteRead: the stream kept ending early after the retry budget.
         """
-        batches = get_batch(
+        return get_batch(
             self,
             entries,
             batch_size=batch_size,
@@ -221,7 +220,6 @@ class AsyncClient(BucketOps):
             streaming=streaming,
             continue_on_error=continue_on_error,
         )
-        return cast(AsyncGenerator[tuple[BatchEntry, BatchValue], None], batches)
 
 
 def _ref(ref: RefLike) -> ObjectRef:
