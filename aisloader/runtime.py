@@ -11,6 +11,7 @@ Stdlib and anyio only: this module imports nothing from ``aisloader.core``.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import concurrent.futures
 import contextlib
@@ -139,7 +140,8 @@ def _consume(
     portal: BlockingPortal, factory: Callable[[], AsyncIterator[T]], max_queue: int
 ) -> Generator[T, None, None]:
     send, receive = portal.call(_open_stream, max_queue)
-    producer = portal.start_task_soon(_produce, factory, send)
+    tasks: list[asyncio.Task[Any]] = []
+    producer = portal.start_task_soon(_produce, factory, send, tasks)
     try:
         while True:
             for item in _wait(portal.start_task_soon(_receive_batch, receive)):
@@ -149,23 +151,37 @@ def _consume(
                     return
                 yield item
     finally:
-        _stop_producer(portal, producer, receive)
+        _stop_producer(portal, producer, receive, tasks)
 
 
 def _stop_producer(
     portal: BlockingPortal,
     producer: concurrent.futures.Future[None],
     receive: MemoryObjectReceiveStream[Any],
+    tasks: list[asyncio.Task[Any]],
 ) -> None:
-    """Cancel the producer and wait for its cleanup (never blocks the loop thread itself)."""
-    if _on_loop_thread():  # garbage-collected on the loop: closing the stream ends the producer
-        receive.close()
+    """Cancel the producer and wait until its cleanup has run (never blocks the loop thread).
+
+    The producer task gets one (edge-triggered) asyncio cancellation, so the ``finally``
+    blocks of the source iterator can still await their cleanup (closing connections); the
+    portal's future resolves only when that is done. (Cancelling the future itself resolves
+    it at once, and an anyio cancel scope would cancel every await of the cleanup too.)
+    """
+    if _on_loop_thread():  # garbage-collected on the loop: cancel, cannot wait here
+        _cancel(tasks, receive)
         return
-    producer.cancel()
     with contextlib.suppress(BaseException):
-        portal.call(receive.close)
+        portal.call(_cancel, tasks, receive)
+    if not tasks:  # the producer task never started: drop it
+        producer.cancel()
     with contextlib.suppress(BaseException):
         producer.exception(timeout=30)
+
+
+def _cancel(tasks: list[asyncio.Task[Any]], receive: MemoryObjectReceiveStream[Any]) -> None:
+    for task in tasks:
+        task.cancel()
+    receive.close()
 
 
 def _on_loop_thread() -> bool:
@@ -180,6 +196,22 @@ async def _open_stream(
 
 
 async def _produce(
+    factory: Callable[[], AsyncIterator[Any]],
+    send: MemoryObjectSendStream[Any],
+    tasks: list[asyncio.Task[Any]],
+) -> None:
+    task = asyncio.current_task()
+    assert task is not None
+    tasks.append(task)
+    try:
+        await _pump(factory, send)
+    except asyncio.CancelledError:
+        # Stopped by _stop_producer (the consumer left) or by shutdown; the cleanup has run.
+        # Returning normally resolves the portal future that _stop_producer waits on.
+        task.uncancel()
+
+
+async def _pump(
     factory: Callable[[], AsyncIterator[Any]], send: MemoryObjectSendStream[Any]
 ) -> None:
     async with send:

@@ -262,3 +262,27 @@ def test_ctrl_c_interrupts_call_and_cancels_task() -> None:
     assert time.monotonic() - t0 < 5
     runtime.call(asyncio.sleep, 0.05)
     assert state["cancelled"]
+
+
+def test_close_returns_after_the_producer_cleanup_ran() -> None:
+    import asyncio
+    import threading
+    from collections.abc import AsyncIterator
+
+    from aisloader import runtime
+
+    cleaned = threading.Event()
+
+    async def source() -> AsyncIterator[int]:
+        try:
+            for i in range(10_000):
+                await asyncio.sleep(0.001)
+                yield i
+        finally:
+            await asyncio.sleep(0.05)  # slow cleanup, e.g. closing connections
+            cleaned.set()
+
+    items = runtime.iterate(source, max_queue=4)
+    assert next(items) == 0
+    items.close()
+    assert cleaned.is_set()
