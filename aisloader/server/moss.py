@@ -21,9 +21,10 @@ from aiohttp import web
 from aisloader.server.delivery import CURRENT_FAULT, Body, abort_connection, send_body
 from aisloader.server.errors import EmuError
 from aisloader.server.faults import BODY_KINDS, Fault
-from aisloader.server.mossarch import make_writer
+from aisloader.server.mossarch import Coalescer, make_writer
 from aisloader.server.mossbuild import Assembly, assemble
 from aisloader.server.mossreq import CONTENT_TYPES, MossReq, parse_coloc, parse_moss_req
+from aisloader.server.mosswork import Parsed
 from aisloader.server.names import BucketId, parse_bucket
 from aisloader.server.nodes import Node, Shared
 
@@ -116,7 +117,8 @@ def moss_proxy_routes(shared: Shared) -> list[web.RouteDef]:
                 store.bucket_dir(b)
         dt = _designate(shared, req, coloc or req.coloc)
         url = request.rel_url
-        wid = shared.moss_work.register(dt.daemon_id, f"GET {url.raw_path}?{url.query_string}", raw)
+        key = f"GET {url.raw_path}?{url.query_string}"
+        wid = shared.moss_work.register(dt.daemon_id, key, raw, Parsed(raw, default, req))
         where = f"/{parts[0]}" if parts else ""
         query = url.raw_query_string
         marker = f"tid={dt.daemon_id}&pid={pid}&utm={_base36(time.time_ns())}"
@@ -138,9 +140,12 @@ def moss_target_routes(shared: Shared, node: Node) -> list[web.RouteDef]:
             raise EmuError(401, f"{node.label}: direct target access denied (start at the proxy)")
         if len(parts) not in (3, 4) or parts[-3] != _xid(node) or q.get("tid") != node.daemon_id:
             raise EmuError(400, f"{node.label}: invalid get-batch work path {request.path!r}")
-        shared.moss_work.claim(parts[-2], node.daemon_id)
+        item = shared.moss_work.claim(parts[-2], node.daemon_id)
         default = _default_bucket(request, parts[0] if len(parts) == 4 else "")
-        req = parse_moss_req(await _read_body(request), default)
+        raw = await _read_body(request)  # the client re-sends the body, as to AIS
+        req = item.parsed.take(raw, default) if item.parsed else None
+        if req is None:  # a body or default bucket other than the proxy saw: parse it here
+            req = parse_moss_req(raw, default)
         if default is not None:
             shared.store.bucket_dir(default)
         if req.strm:
@@ -169,30 +174,45 @@ async def _stream(
     writer = await resp.prepare(request)
     cut = -(-len(req.entries) // 2)
 
-    async def emit(data: bytes) -> None:
-        if data:
-            async with asyncio.timeout(WRITE_DEADLINE):
-                await resp.write(data)
+    async def write(data: bytes | bytearray) -> None:  # one chunked frame, one deadline
+        async with asyncio.timeout(WRITE_DEADLINE):
+            await resp.write(data)
+
+    out = Coalescer(write)
 
     async def pace(i: int) -> None:
         if fault is not None and fault.kind == "slow" and i:
+            await out.flush()
             await asyncio.sleep(fault.delay)
         elif fault is not None and fault.kind != "slow" and i == cut:
             raise _Cut
 
-    a = Assembly(shared.store, shared.archives, node.label, req, make_writer(req.kind), emit, pace)
+    arch = make_writer(req.kind)
+    a = Assembly(shared.store, shared.archives, node.label, req, arch, out.emit, pace, out.flush)
+    a.keep_outs = False  # MossOut goes only into buffered answers
     try:
         await assemble(a)
+        await out.flush()
         await resp.write_eof()
     except _Cut:
+        await _flush_quietly(out)
         if request.transport is not None and writer is not None:
             request.transport.set_write_buffer_limits(high=0)  # drain() waits until sent
             with contextlib.suppress(ConnectionError):
                 await writer.drain()
         abort_connection(request, reset=fault is not None and fault.kind == "reset")
-    except (EmuError, TimeoutError, OSError):  # as AIS: after the 200, only a cut stream
+    except TimeoutError:  # the client stopped reading
+        abort_connection(request, reset=False)
+    except (EmuError, OSError):  # as AIS: after the 200, only a cut stream
+        await _flush_quietly(out)
         abort_connection(request, reset=False)
     return resp
+
+
+async def _flush_quietly(out: Coalescer) -> None:
+    """Send what was held back before a cut (entries before it arrive, as if not coalesced)."""
+    with contextlib.suppress(OSError):  # TimeoutError and connection errors included
+        await out.flush()
 
 
 async def _no_pace(i: int) -> None:
@@ -206,13 +226,15 @@ async def _buffered(
     tmpdir = str(shared.store.tmp_path().parent)
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEM, dir=tmpdir)  # noqa: SIM115
 
-    async def emit(data: bytes) -> None:
+    async def write(data: bytes | bytearray) -> None:
         spool.write(data)
 
+    out = Coalescer(write)
     try:
         writer = make_writer(req.kind)
-        a = Assembly(shared.store, shared.archives, node.label, req, writer, emit, _no_pace)
+        a = Assembly(shared.store, shared.archives, node.label, req, writer, out.emit, _no_pace)
         await assemble(a)
+        await out.flush()
         xid = _xid(node)
         meta = json.dumps({"uuid": xid, "out": a.outs}, separators=(",", ":"))
         boundary = secrets.token_hex(30)

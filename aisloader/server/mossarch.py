@@ -3,6 +3,8 @@
 Each writer turns ``begin(name, size)`` / ``data(chunk)`` / ``end()`` / ``finish()`` calls into
 the bytes to send next, so an archive is produced as entries are read and memory stays bounded
 by one chunk (zip included: it is written with data descriptors, as to a non-seekable stream).
+A `Coalescer` gathers those many small pieces (a 512-byte header, the data, the padding) into
+few large writes.
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ import time
 import warnings
 import zipfile
 import zlib
+from collections.abc import Awaitable, Callable
 from typing import IO, Protocol
 
-__all__ = ["ArchiveWriter", "make_writer"]
+__all__ = ["FLUSH_AT", "ArchiveWriter", "Coalescer", "make_writer"]
 
 _BLOCK = 512
 _GZIP_LEVEL = 1
+FLUSH_AT = 256 << 10  # archive bytes go out in writes of about this size
 
 
 class ArchiveWriter(Protocol):
@@ -33,27 +37,61 @@ class ArchiveWriter(Protocol):
     def finish(self) -> bytes: ...
 
 
+_NAME_MAX = 100  # ustar name field; longer (or non-ASCII) names get a PAX header
+_SIZE_MAX = 8**11 - 1  # 11 octal digits; larger sizes get a PAX header
+_IDS = b"0000644\x000000000\x000000000\x00"  # mode, uid, gid
+# typeflag "0", empty linkname, "ustar\0" "00", empty uname/gname/devmajor/devminor/prefix, pad
+_TAIL = b"0" + bytes(100) + b"ustar\x0000" + bytes(32 + 32 + 8 + 8 + 155 + 12)
+_PADS = [bytes(n) for n in range(_BLOCK)]
+
+
+def _octal12(n: int) -> bytes:
+    return b"%011o\x00" % n
+
+
 class _Tar:
-    """Plain tar: a header per member (PAX only when a name needs it), data, zero padding."""
+    """Plain tar: a ustar header per member (PAX only when a name or size needs it), data, padding.
+
+    Headers are byte-identical to ``tarfile.TarInfo.tobuf(PAX_FORMAT)`` for the same name, size,
+    mode 0644 and mtime; the common case is built here directly, the rest by ``tarfile``.
+    """
 
     def __init__(self) -> None:
         self._size = 0
         self._mtime = int(time.time())
+        self._mtime_field = _octal12(self._mtime)
+        # checksum of the fixed fields, with the checksum field counted as 8 spaces
+        self._fixed_sum = sum(_IDS) + sum(self._mtime_field) + 8 * 32 + sum(_TAIL)
 
     def begin(self, name: str, size: int) -> bytes:
+        self._size = size
+        if name.isascii() and len(name) <= _NAME_MAX and 0 <= size <= _SIZE_MAX:
+            raw = name.encode("ascii")
+            size_field = _octal12(size)
+            chksum = self._fixed_sum + sum(raw) + sum(size_field)
+            return b"".join(
+                (
+                    raw,
+                    _PADS[_NAME_MAX - len(raw)],
+                    _IDS,
+                    size_field,
+                    self._mtime_field,
+                    b"%06o\x00 " % chksum,
+                    _TAIL,
+                )
+            )
         ti = tarfile.TarInfo(name)
         ti.size, ti.mtime, ti.mode, ti.type = size, self._mtime, 0o644, tarfile.REGTYPE
-        self._size = size
         return ti.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
 
     def data(self, chunk: bytes) -> bytes:
         return chunk
 
     def end(self) -> bytes:
-        return b"\0" * (-self._size % _BLOCK)
+        return _PADS[-self._size % _BLOCK]
 
     def finish(self) -> bytes:
-        return b"\0" * (2 * _BLOCK)  # end-of-archive: two zero blocks, as Go's tar writer
+        return bytes(2 * _BLOCK)  # end-of-archive: two zero blocks, as Go's tar writer
 
 
 class _Tgz:
@@ -136,3 +174,34 @@ def make_writer(kind: str) -> ArchiveWriter:
     if kind == "zip":
         return _Zip()
     return _Tgz() if kind == "tgz" else _Tar()
+
+
+Write = Callable[[bytes | bytearray], Awaitable[None]]
+
+
+class Coalescer:
+    """Answer bytes gathered into writes of about `FLUSH_AT` (a buffer of at most twice that).
+
+    A flushed buffer is handed to ``write`` and never touched again (a transport may keep a
+    reference to it).
+    """
+
+    def __init__(self, write: Write) -> None:
+        self._write = write
+        self._buf = bytearray()
+
+    async def emit(self, data: bytes) -> None:
+        """Hold ``data`` back, or write it out (with what is held) once there is enough."""
+        if len(data) >= FLUSH_AT:
+            await self.flush()
+            await self._write(data)
+            return
+        self._buf += data
+        if len(self._buf) >= FLUSH_AT:
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Write out whatever is held back."""
+        if self._buf:
+            data, self._buf = self._buf, bytearray()
+            await self._write(data)

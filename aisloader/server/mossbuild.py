@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+import stat
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from aisloader.server.archive import ArchiveIndex, Reader, archive_kind, member_name
 from aisloader.server.errors import EmuError
 from aisloader.server.mossarch import ArchiveWriter
+from aisloader.server.mossopen import FALLBACK, FdReader, Opener
 from aisloader.server.mossreq import MossEntry, MossReq, entry_name, resolve_range
 from aisloader.server.store import Store
 
@@ -28,6 +30,11 @@ INLINE = 256 * 1024  # reads and archive work up to this size run on the loop, l
 
 Emit = Callable[[bytes], Awaitable[None]]
 Pace = Callable[[int], Awaitable[None]]
+Flush = Callable[[], Awaitable[None]]
+
+
+async def _no_flush() -> None:
+    return None
 
 
 class _Missing(Exception):
@@ -49,7 +56,10 @@ class Assembly:
     """What one batch needs: storage, the request, the writer and where bytes go.
 
     ``pace(i)`` is awaited before entry ``i`` and (with ``i == len(entries)``) before the
-    archive is finished; the streaming handler uses it for slow and truncate faults.
+    archive is finished; the streaming handler uses it for slow and truncate faults. ``emit``
+    may hold bytes back (to coalesce small writes); ``flush`` is awaited before any work that
+    runs in a thread and could stall, so held bytes are not kept waiting behind it.
+    ``outs`` (the MossOut list) is filled only with ``keep_outs``.
     """
 
     store: Store
@@ -59,7 +69,10 @@ class Assembly:
     writer: ArchiveWriter
     emit: Emit
     pace: Pace
+    flush: Flush = _no_flush
+    keep_outs: bool = True
     outs: list[dict[str, Any]] = field(default_factory=list)
+    opener: Opener = field(default_factory=Opener)
 
 
 def _not_found(label: str, what: str) -> _Missing:
@@ -69,24 +82,39 @@ def _not_found(label: str, what: str) -> _Missing:
 async def _open(a: Assembly, e: MossEntry) -> _Source:
     store, b = a.store, e.bucket
     try:
-        store.bucket_dir(b)
+        bdir = store.bucket_dir(b)
     except EmuError as err:
         raise _Missing(err) from None
-    path = store.object_path(b, e.objname)
-    what = f"{b.display}/{e.objname}"
     if e.archpath:
-        return await _open_member(a, path, e, what)
+        path = store.object_path(b, e.objname)
+        await a.flush()
+        return await _open_member(a, path, e, f"{b.display}/{e.objname}")
+    fd, size = a.opener.open(str(bdir), e.objname)  # e.objname passed the name rules
+    if fd == FALLBACK:  # a symlink on the way: the store's realpath check decides
+        fd, size = _open_checked(store.object_path(b, e.objname))
+    if fd < 0:
+        raise _not_found(a.label, f"{b.display}/{e.objname}")
+    if not e.length:  # the whole object (the common case)
+        return _Source(FdReader(fd, 0), size)
     try:
-        f = _open_file(path)
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-        raise _not_found(a.label, what) from None
-    try:
-        offset, count = resolve_range(e, os.fstat(f.fileno()).st_size, what)
-        f.seek(offset)
+        offset, count = resolve_range(e, size, f"{b.display}/{e.objname}")
     except BaseException:
-        f.close()
+        os.close(fd)
         raise
-    return _Source(f, count)
+    return _Source(FdReader(fd, offset), count)
+
+
+def _open_checked(path: Path) -> tuple[int, int]:
+    """``(fd, size)`` of a path the store validated, ``(-1, 0)`` if it is no regular file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return -1, 0
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        return -1, 0
+    return fd, st.st_size
 
 
 async def _open_member(a: Assembly, path: Path, e: MossEntry, what: str) -> _Source:
@@ -101,9 +129,8 @@ async def _open_member(a: Assembly, path: Path, e: MossEntry, what: str) -> _Sou
         raise _not_found(a.label, f"{what}/{name}")
     offset, count = resolve_range(e, member.size, f"{what}/{name}")
     if kind == "tar":  # plain tar: read the member's bytes straight from the file
-        f = _open_file(path)
-        f.seek(member.offset + offset)
-        return _Source(f, count)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        return _Source(FdReader(fd, member.offset + offset), count)
     reader = await asyncio.to_thread(a.archives.open_member, path, kind, member)
     try:
         await asyncio.to_thread(_skip, reader, offset)
@@ -111,10 +138,6 @@ async def _open_member(a: Assembly, path: Path, e: MossEntry, what: str) -> _Sou
         reader.close()
         raise
     return _Source(reader, count)
-
-
-def _open_file(path: Path) -> IO[bytes]:
-    return open(path, "rb")  # the caller closes it
 
 
 def _skip(reader: Reader, n: int) -> None:
@@ -139,6 +162,7 @@ async def _copy(a: Assembly, src: _Source) -> None:
         if n <= INLINE:
             out = a.writer.data(_read_exact(src.reader, n))
         else:
+            await a.flush()
             chunk = await asyncio.to_thread(_read_exact, src.reader, n)
             out = await asyncio.to_thread(a.writer.data, chunk)
         await a.emit(out)
@@ -171,7 +195,8 @@ async def _entry(a: Assembly, e: MossEntry, soft: int) -> int:
                 400, f"{a.label}: get-batch aborted: {soft} missing items (limit {MAX_SOFT_ERRS})"
             ) from None
         await a.emit(a.writer.begin(entry_name(e, a.req.onob, missing=True), 0) + a.writer.end())
-        a.outs.append(_out(e, 0, m.err.message))
+        if a.keep_outs:
+            a.outs.append(_out(e, 0, m.err.message))
         return soft
     try:
         await a.emit(a.writer.begin(entry_name(e, a.req.onob), src.size))
@@ -179,7 +204,8 @@ async def _entry(a: Assembly, e: MossEntry, soft: int) -> int:
         await a.emit(a.writer.end())
     finally:
         src.reader.close()
-    a.outs.append(_out(e, src.size))
+    if a.keep_outs:
+        a.outs.append(_out(e, src.size))
     return soft
 
 
@@ -191,8 +217,11 @@ async def assemble(a: Assembly) -> None:
             for an unreadable archive, 416 for an out-of-bounds range.
     """
     soft = 0
-    for i, e in enumerate(a.req.entries):
-        await a.pace(i)
-        soft = await _entry(a, e, soft)
+    try:
+        for i, e in enumerate(a.req.entries):
+            await a.pace(i)
+            soft = await _entry(a, e, soft)
+    finally:
+        a.opener.close()
     await a.pace(len(a.req.entries))
     await a.emit(a.writer.finish())

@@ -1,7 +1,8 @@
 """Get-batch (MOSS) request rules: parse and validate a ``MossReq`` body (protocol doc 6.2).
 
-No I/O here. The proxy and the designated target both run `parse_moss_req` on the body they
-receive, so a client that drops the body on the 307 gets a 400 from the target, as from AIS.
+No I/O here. The proxy runs `parse_moss_req` on the body it receives; the designated target
+reuses that result when the body the client re-sends is the same, and parses its own otherwise
+(so a client that drops the body on the 307 gets a 400 from the target, as from AIS).
 """
 
 from __future__ import annotations
@@ -124,8 +125,9 @@ def parse_moss_req(raw: bytes, default: BucketId | None) -> MossReq:
     coloc = _field(msg, "coloc", int, 0, "")
     if not 0 <= coloc <= MAX_COLOC:
         raise _bad(f'"coloc" must be 0, 1 or 2, got {coloc}')
+    buckets: dict[tuple[str, str], BucketId] = {}
     return MossReq(
-        entries=tuple(_parse_entry(i, x, default) for i, x in enumerate(items)),
+        entries=tuple(_parse_entry(i, x, default, buckets) for i, x in enumerate(items)),
         kind=normalize_mime(_field(msg, "mime", str, "", "")),
         coer=_field(msg, "coer", bool, False, ""),
         onob=_field(msg, "onob", bool, False, ""),
@@ -134,7 +136,9 @@ def parse_moss_req(raw: bytes, default: BucketId | None) -> MossReq:
     )
 
 
-def _parse_entry(i: int, item: Any, default: BucketId | None) -> MossEntry:
+def _parse_entry(
+    i: int, item: Any, default: BucketId | None, buckets: dict[tuple[str, str], BucketId]
+) -> MossEntry:
     if not isinstance(item, dict):
         raise _bad(f"in[{i}] must be a JSON object")
     where = f"in[{i}]."
@@ -143,7 +147,7 @@ def _parse_entry(i: int, item: Any, default: BucketId | None) -> MossEntry:
     provider = _field(item, "provider", str, "", where)
     _field(item, "uname", str, "", where)  # accepted and ignored (bucket/objname are used)
     if bname:
-        bucket = parse_bucket(bname, provider)
+        bucket = buckets.get((bname, provider)) or _remember(buckets, bname, provider)
     elif default is not None:
         bucket = default
     else:
@@ -163,8 +167,16 @@ def _parse_entry(i: int, item: Any, default: BucketId | None) -> MossEntry:
     return MossEntry(bucket, objname, archpath, _opaque(item, where), start, length)
 
 
+def _remember(buckets: dict[tuple[str, str], BucketId], name: str, provider: str) -> BucketId:
+    """Parse a bucket once per request (entries usually repeat it)."""
+    buckets[name, provider] = b = parse_bucket(name, provider)
+    return b
+
+
 def _opaque(item: dict[str, Any], where: str) -> str:
     text = _field(item, "opaque", str, "", where)
+    if not text:
+        return ""
     try:
         return base64.b64encode(base64.b64decode(text, validate=True)).decode()
     except (binascii.Error, ValueError):
