@@ -60,13 +60,23 @@ def split_key(name: str) -> tuple[str, str]:
     Returns ``("", "")`` for a name webdataset cannot key and skips (no dot in the basename,
     for instance); a real key is never empty.
     """
+    key, dot, ext = name.partition(".")  # the common case, the regex's first try, no regex
+    if key and dot and "/" not in name and "\n" not in name:
+        return key, ext.lower()
+    if "\n" not in name:
+        start = name.rfind("/") + 1
+        at = name.find(".", start)
+        if at > start:
+            return name[:at], name[at + 1 :].lower()
     match = _KEY.fullmatch(name)
     return ("", "") if match is None else (match[1], match[2].lower())
 
 
 def is_meta(name: str) -> bool:
     """True for the ``__*__`` entries webdataset skips."""
-    if "/" not in name and name.startswith("__") and name.endswith("__"):
+    if not name.startswith("__"):
+        return False
+    if "/" not in name and name.endswith("__"):
         return True
     return _META.match(name) is not None
 
@@ -129,25 +139,27 @@ class SampleGrouper:
             SampleError: repeated extension under ``on_duplicate="error"``, or a completed
                 sample missing an expected extension under ``missing="error"``.
         """
-        self.stats["members"] += 1
-        key, ext = split_key(member.name)
-        reason = _skip_reason(member, key)
-        if reason:
-            self.stats[reason] += 1
+        stats = self.stats
+        stats["members"] += 1
+        name = member.name
+        key, ext = split_key(name)
+        if not key or member.type != "file" or (name.startswith("__") and is_meta(name)):
+            stats[_skip_reason(member, key)] += 1
             return None
-        done = None
-        if self._current is None or self._current["__key__"] != key:
+        current, done = self._current, None
+        if current is None or current["__key__"] != key:
             done = self.finish()
-            self._current, self._bad = {"__key__": key, "__url__": self.url}, False
-        if ext in self._current:
+            current = self._current = {"__key__": key, "__url__": self.url}
+            self._bad = False
+        if ext in current:
             if self._on_duplicate == "error":
                 raise SampleError(
                     f"{self.url}: sample {key!r} has extension {ext!r} twice "
-                    f"(member {member.name!r}); use on_duplicate='skip' to drop such samples"
+                    f"(member {name!r}); use on_duplicate='skip' to drop such samples"
                 )
             self._bad = True
         elif not self._bad:
-            self._current[ext] = member.data
+            current[ext] = member.data
         return done
 
     def finish(self) -> Sample | None:
@@ -162,7 +174,7 @@ class SampleGrouper:
         if self._bad:
             self.stats["duplicate"] += 1
             return None
-        lacking = [ext for ext in self._expected if ext not in sample]
+        lacking = [ext for ext in self._expected if ext not in sample] if self._expected else []
         if lacking and self._missing == "error":
             raise SampleError(
                 f"{self.url}: sample {sample['__key__']!r} lacks {lacking} "
@@ -213,9 +225,9 @@ class SampleGrouper:
 
 
 def _skip_reason(member: TarMember, key: str) -> str:
-    if not member.is_file:
+    if member.type != "file":
         return "skipped_nonfile"
-    if is_meta(member.name):
+    if member.name.startswith("__") and is_meta(member.name):
         return "skipped_meta"
     return "" if key else "skipped_nokey"
 

@@ -8,14 +8,16 @@ strict: a bad checksum, a cut-off header or member, and (by default) a missing e
 marker raise :class:`~aisloader.errors.ShardFormatError` instead of ending the archive quietly.
 
 Memory is bounded by the largest member plus one chunk: member bytes are kept as views of the
-arriving chunks and joined once. gzip input (``compression="gzip"`` or sniffed by ``"auto"``,
+arriving chunks and joined once; a member lying whole in one chunk is one slice of it. Plain
+ustar file headers take a fast path (:func:`~aisloader.core.tarhdr.plain_file`), everything
+else the general decoder. gzip input (``compression="gzip"`` or sniffed by ``"auto"``,
 multi-member streams included) is inflated at most 1 MiB at a time. Sparse members (GNU ``S``
 or PAX ``GNU.sparse.*``) are reported as ``"other"`` without data: they are never rebuilt.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterable, Generator, Iterable, Iterator
 
 from aisloader.core.tarhdr import (
     BLOCK,
@@ -26,6 +28,8 @@ from aisloader.core.tarhdr import (
     MemberType,
     TarMember,
     decode_header,
+    file_member,
+    plain_file,
     rounded,
 )
 from aisloader.errors import ConfigError, ShardFormatError
@@ -134,10 +138,10 @@ class TarStreamParser:
                 self._inflater = Inflater()
         try:
             if self._inflater is None:
-                yield from self._consume(memoryview(data))
+                yield from self._consume(data)
                 return
             for piece in self._inflater.inflate(data):
-                yield from self._consume(memoryview(piece))
+                yield from self._consume(piece)
                 if self._state == _END:
                     return
         except ValueError as exc:  # zlib.error is not a ValueError; see Inflater
@@ -154,7 +158,7 @@ class TarStreamParser:
         out: list[TarMember] = []
         if self._sniff:  # fewer bytes than the gzip magic: treat them as plain tar
             data, self._sniff = bytes(self._sniff), None
-            out = list(self._consume(memoryview(data)))
+            out = list(self._consume(data))
         self._closed = True
         if self._state == _END:
             return out
@@ -185,20 +189,54 @@ class TarStreamParser:
         self._error = ShardFormatError(self.shard, offset, reason)
         return self._error
 
-    def _consume(self, view: memoryview) -> Iterator[TarMember]:
-        while view and self._state != _END:
-            n = min(len(view), self._want - self._have)
-            if self._state in (_HEADER, _SPARSE):
-                self._hdr += view[:n]
-            elif self._state != _SKIP:
-                self._parts.append(view[:n])
-            view = view[n:]
+    def _consume(self, data: bytes) -> Iterator[TarMember]:
+        base, pos, end = self._pos, 0, len(data)
+        view = memoryview(data)
+        while pos < end and self._state != _END:
+            if self._state == _HEADER and not self._have:
+                pos = yield from self._plain_run(data, pos, base)
+                if pos == end or self._state != _HEADER:
+                    continue
+            n = min(end - pos, self._want - self._have)
+            state = self._state
+            if state in (_HEADER, _SPARSE):
+                self._hdr += view[pos : pos + n]
+            elif state != _SKIP:
+                self._parts.append(view[pos : pos + n])
+            pos += n
             self._have += n
-            self._pos += n
+            self._pos = base + pos
             if self._have == self._want:
                 member = self._advance()
                 if member is not None:
                     yield member
+
+    def _plain_run(self, data: bytes, pos: int, base: int) -> Generator[TarMember, None, int]:
+        """The fast path: plain file headers (see ``plain_file``) from ``data[pos]`` on.
+
+        Returns where the general parser takes over: at a header the fast path declines, or
+        past a header whose body or padding goes on in the next chunk (in state BODY/SKIP).
+        """
+        end, limit, ext = len(data), self._max, self._ext
+        while end - pos >= BLOCK and not (ext.pending or ext.globals):
+            hit = plain_file(data, pos)
+            if hit is None or hit[1] > limit:
+                break
+            name, size = hit
+            start, body = base + pos, pos + BLOCK
+            stop = body + size
+            self._last = start
+            if stop > end:  # the body goes on in later chunks
+                self._body = (name, "")
+                self._state, self._want, self._have = _BODY, size, 0
+                self._pos = base + body
+                return body
+            pos = stop + -size % BLOCK  # past the padding
+            if pos > end:  # the padding goes on in the next chunk
+                self._state, self._want, self._have, pos = _SKIP, pos - stop, 0, stop
+            self._pos = base + pos
+            yield file_member(name, data[body:stop], start)
+        return pos
 
     def _expect(self, state: int, want: int) -> None:
         self._hdr.clear()

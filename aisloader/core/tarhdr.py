@@ -11,7 +11,9 @@ import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from struct import Struct
 from typing import Literal
+from zlib import adler32
 
 __all__ = [
     "BLOCK",
@@ -23,8 +25,11 @@ __all__ = [
     "TarMember",
     "apply_pax",
     "decode_header",
+    "file_member",
+    "header_sum",
     "nts",
     "pax_records",
+    "plain_file",
     "rounded",
 ]
 
@@ -33,6 +38,8 @@ INFLATE_STEP = 1 << 20  # most bytes one inflate step may produce
 _GZIP_WBITS = 16 + zlib.MAX_WBITS
 _HIGH_BYTES = bytes(range(128, 256))
 _PAX_RECORD = re.compile(rb"(\d+) ([^=]+)=")
+# name, size digits, size NUL, checksum digits, checksum NUL, type, 1st byte of link, of prefix
+_PLAIN = Struct("100s24x11sB12x6sBxBB187xB")
 
 MemberType = Literal["file", "dir", "symlink", "other"]
 Compression = Literal["auto", "none", "gzip"]
@@ -62,6 +69,24 @@ class TarMember:
     def is_file(self) -> bool:
         """True for a regular file."""
         return self.type == "file"
+
+
+_new = object.__new__
+# The slot descriptors: setting through them skips the frozen dataclass's __setattr__.
+_SLOTS = tuple(TarMember.__dict__[name].__set__ for name in TarMember.__slots__)
+
+
+def file_member(name: str, data: bytes, offset: int) -> TarMember:
+    """``TarMember(name, len(data), data, "file", offset)``, built about twice as fast."""
+    member = _new(TarMember)
+    set_name, set_size, set_data, set_type, set_offset, set_link = _SLOTS
+    set_name(member, name)
+    set_size(member, len(data))
+    set_data(member, data)
+    set_type(member, "file")
+    set_offset(member, offset)
+    set_link(member, "")
+    return member
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,12 +122,23 @@ def _number(field: bytes) -> int:
         raise ValueError(f"bad number field {bytes(field)!r}") from None
 
 
-def _checksums(buf: bytes) -> tuple[int, int]:
-    """Unsigned and signed-char header sums, the checksum field counted as 8 spaces."""
+def header_sum(buf: bytes, pos: int = 0) -> int:
+    """Unsigned sum of the header at ``buf[pos:pos + 512]``, its checksum field as 8 spaces."""
+    # adler32's low half is 1 + the byte sum mod 65521, so exactly 1 + the sum for up to 256
+    # bytes (at most 65280): low + high - field counts the 1 once, hence 256 - 1.
+    low = adler32(buf[pos : pos + 256]) & 0xFFFF
+    high = adler32(buf[pos + 256 : pos + 512]) & 0xFFFF
+    return low + high - (adler32(buf[pos + 148 : pos + 156]) & 0xFFFF) + 255
+
+
+def _checksum_ok(buf: bytes, checksum: int) -> bool:
+    """The unsigned sum, or the signed-char one that old tars wrote, equals ``checksum``."""
+    unsigned = header_sum(buf)
+    if checksum == unsigned:
+        return True
     rest = buf[:148] + buf[156:]
-    unsigned = 8 * 0x20 + sum(rest)
     high = len(rest) - len(rest.translate(None, _HIGH_BYTES))
-    return unsigned, unsigned - 256 * high
+    return checksum == unsigned - 256 * high
 
 
 def decode_header(buf: bytes) -> Header:
@@ -111,7 +147,7 @@ def decode_header(buf: bytes) -> Header:
     Raises:
         ValueError: bad checksum or number field.
     """
-    if _number(buf[148:156]) not in _checksums(buf):
+    if not _checksum_ok(buf, _number(buf[148:156])):
         raise ValueError("header checksum mismatch")
     type_flag = buf[156:157]
     name = nts(buf[:100])
@@ -126,6 +162,30 @@ def decode_header(buf: bytes) -> Header:
     if type_flag != b"S":
         return Header(type_flag, name, nts(buf[157:257]), size)
     return Header(type_flag, name, nts(buf[157:257]), size, bool(buf[482]), _number(buf[483:495]))
+
+
+def plain_file(buf: bytes, pos: int) -> tuple[str, int] | None:
+    """Name and size of the header at ``buf[pos:pos + 512]`` if it is a plain regular file.
+
+    The fast path for what shard writers emit: type ``0``/``7``/NUL, no prefix, no link
+    name, octal size ``"%011o\\0"``, checksum ``"%06o\\0"`` that matches the unsigned sum, a
+    name not ending in ``/``. For anything else (including a zero block and every error) it
+    returns ``None`` and :func:`decode_header` decides. When it answers, :func:`decode_header`
+    would give the same name and size.
+    """
+    name, size, nul, checksum, nul2, flag, link, prefix = _PLAIN.unpack_from(buf, pos)
+    if nul or nul2 or link or prefix or (flag != 0x30 and flag and flag != 0x37):
+        return None
+    try:
+        size, checksum = int(size, 8), int(checksum, 8)
+    except ValueError:
+        return None
+    if size < 0:
+        return None
+    if header_sum(buf, pos) != checksum:
+        return None
+    name = name.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+    return None if name.endswith("/") else (name, size)
 
 
 def pax_records(data: bytes) -> dict[str, str]:

@@ -7,11 +7,13 @@ import random
 import tarfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Literal, cast
 
 from hypothesis import strategies as st
 
 from aisloader.core.tar import TarMember, TarStreamParser
 
+_Format = Literal[0, 1, 2]  # what TarInfo.tobuf accepts
 FORMATS = (tarfile.USTAR_FORMAT, tarfile.GNU_FORMAT, tarfile.PAX_FORMAT)
 _SEGMENT = st.text(
     alphabet=st.sampled_from("abcXYZ019_-. é中ü\udcff"), min_size=1, max_size=12
@@ -87,7 +89,7 @@ def build(
             data = payload(spec.size, spec.seed) if spec.kind == "file" else b""
             info.size = len(data)
             try:
-                info.tobuf(fmt, tar.encoding, tar.errors)
+                info.tobuf(cast(_Format, fmt), tar.encoding, tar.errors)
             except ValueError:  # e.g. a name too long for ustar
                 continue
             tar.addfile(info, io.BytesIO(data))
