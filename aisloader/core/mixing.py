@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from typing import Generic, TypeVar
 
 __all__ = ["ShuffleBuffer", "interleave"]
@@ -64,7 +64,7 @@ async def interleave(
     concurrency: int,
     per_source: int = 4,
     deterministic: bool = False,
-) -> AsyncIterator[T]:
+) -> AsyncGenerator[T, None]:
     """Merge the iterators made by ``sources`` (factories), at most ``concurrency`` at a time.
 
     Raises:

@@ -9,7 +9,8 @@ official plugin.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -64,7 +65,7 @@ class Lister(Protocol):
 
     def list_objects(
         self, bucket: Bucket, prefix: str = "", *, props: str = ..., page_size: int | None = ...
-    ) -> AsyncIterator[Any]: ...
+    ) -> AsyncGenerator[Any, None]: ...
 
 
 def sources(
@@ -97,7 +98,7 @@ def sources(
 
 async def iter_entries(
     client: Lister, srcs: Sequence[Source], *, page_size: int | None = None
-) -> AsyncIterator[tuple[Bucket, str, int]]:
+) -> AsyncGenerator[tuple[Bucket, str, int], None]:
     """Yield ``(bucket, name, size)`` for every object of ``srcs``, listing page by page.
 
     Explicit name lists are yielded as given, size -1. Listing errors (missing bucket) propagate.
@@ -111,8 +112,9 @@ async def iter_entries(
             entries = client.list_objects(
                 source.bucket, prefix, props="name,size", page_size=page_size
             )
-            async for entry in entries:
-                yield source.bucket, entry.name, int(entry.size or 0)
+            async with aclosing(entries):  # closed here on early exit, not by the GC
+                async for entry in entries:
+                    yield source.bucket, entry.name, int(entry.size or 0)
 
 
 async def build_manifest(
@@ -131,10 +133,11 @@ async def build_manifest(
         BucketNotFound: a bucket does not exist.
     """
     builder = ManifestBuilder()
-    async for bucket, name, size in iter_entries(client, srcs, page_size=page_size):
-        builder.add(bucket, name, size)
-        if progress is not None:
-            progress(len(builder))
+    async with aclosing(iter_entries(client, srcs, page_size=page_size)) as entries:
+        async for bucket, name, size in entries:
+            builder.add(bucket, name, size)
+            if progress is not None:
+                progress(len(builder))
     if not len(builder):
         raise ConfigError(nothing_matched(srcs))
     return builder.build()

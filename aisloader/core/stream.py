@@ -17,7 +17,8 @@ manifest as it goes and later epochs reuse it instead of listing again.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
 from aisloader.core.manifest import Manifest, ManifestBuilder
@@ -29,7 +30,10 @@ from aisloader.refs import ObjectRef
 if TYPE_CHECKING:
     from aisloader.core.client import AsyncClient
 
-__all__ = ["ObjectStream", "epoch_refs"]
+__all__ = ["BATCH_BYTES", "BATCH_COUNT", "ObjectStream", "epoch_refs"]
+
+BATCH_COUNT = 16  # objects per list from ObjectStream.batches()
+BATCH_BYTES = 256 << 10  # a list closes once it holds this many bytes
 
 
 def epoch_refs(
@@ -87,11 +91,12 @@ class ObjectStream:
             )
         return self._manifest
 
-    async def refs(self) -> AsyncIterator[ObjectRef]:
+    async def refs(self) -> AsyncGenerator[ObjectRef, None]:
         """The refs this stream reads this epoch, in order."""
         if self._manifest is None and self.part.count == 1 and not self.shuffle:
-            async for ref in self._list_and_record():
-                yield ref
+            async with aclosing(self._list_and_record()) as listed:
+                async for ref in listed:
+                    yield ref
             return
         manifest = await self.manifest()
         for ref in epoch_refs(
@@ -99,25 +104,45 @@ class ObjectStream:
         ):
             yield ref
 
-    def __aiter__(self) -> AsyncIterator[tuple[str, bytes]]:
+    def __aiter__(self) -> AsyncGenerator[tuple[str, bytes], None]:
         return self._items()
 
-    async def _items(self) -> AsyncIterator[tuple[str, bytes]]:
-        pairs = self.client.get_many(self.refs(), window=self.window)
-        try:
+    async def batches(
+        self, max_count: int = BATCH_COUNT, max_bytes: int = BATCH_BYTES
+    ) -> AsyncGenerator[list[tuple[str, bytes]], None]:
+        """The same pairs in the same order, as lists of up to ``max_count`` pairs that close
+        once they hold ``max_bytes`` (a consumer in another thread then pays one cross-thread
+        hop per list instead of one per object)."""
+        batch: list[tuple[str, bytes]] = []
+        size = 0
+        async with aclosing(self._items()) as items:
+            async for name, data in items:
+                batch.append((name, data))
+                size += len(data)
+                if len(batch) >= max_count or size >= max_bytes:
+                    yield batch
+                    batch, size = [], 0
+        if batch:
+            yield batch
+
+    async def _items(self) -> AsyncGenerator[tuple[str, bytes], None]:
+        # Close every generator of the chain here, in order: left to the garbage collector, an
+        # async generator's cleanup would run later as an orphan task on the loop.
+        async with (
+            aclosing(self.refs()) as refs,
+            aclosing(self.client.get_many(refs, window=self.window)) as pairs,
+        ):
             async for ref, data in pairs:
                 yield ref.name, data
-        finally:
-            await pairs.aclose()
 
-    async def _list_and_record(self) -> AsyncIterator[ObjectRef]:
+    async def _list_and_record(self) -> AsyncGenerator[ObjectRef, None]:
         builder = ManifestBuilder()
         page_size = self.client.config.list_page_size or None
-        async for bucket, name, size in iter_entries(
-            self.client, self.sources, page_size=page_size
-        ):
-            builder.add(bucket, name, size)
-            yield ObjectRef(bucket, name)
+        entries = iter_entries(self.client, self.sources, page_size=page_size)
+        async with aclosing(entries):
+            async for bucket, name, size in entries:
+                builder.add(bucket, name, size)
+                yield ObjectRef(bucket, name)
         if not len(builder):
             raise ConfigError(nothing_matched(self.sources))
         self._manifest = builder.build()

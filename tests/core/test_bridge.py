@@ -267,7 +267,6 @@ def test_ctrl_c_interrupts_call_and_cancels_task() -> None:
 def test_close_returns_after_the_producer_cleanup_ran() -> None:
     import asyncio
     import threading
-    from collections.abc import AsyncIterator
 
     from aisloader import runtime
 

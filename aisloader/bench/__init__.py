@@ -1,0 +1,1 @@
+"""``python -m aisloader bench``: throughput of every loading mode against the baselines."""
