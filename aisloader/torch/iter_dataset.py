@@ -5,7 +5,9 @@ Each object is read exactly once per epoch across torch.distributed ranks × Dat
 lone unshuffled reader streams the listing straight into its fetch window; otherwise the
 listing is made once per node and shared through a file, and kept for later epochs.
 ``shuffle=True`` applies a seeded permutation that is identical on every rank and changes
-every epoch.
+every epoch. Objects cross from the loop thread to the consumer in lists (up to 16 objects or
+256 KiB, see :meth:`~aisloader.core.stream.ObjectStream.batches`), so the bridge costs one hop
+per list; ``config.bridge_queue`` bounds the lists queued.
 """
 
 from __future__ import annotations

@@ -1,0 +1,56 @@
+"""A real torch.distributed run: 2 processes (gloo over 127.0.0.1) × 2 DataLoader workers read
+an AISIterDataset; the union of what the ranks read is every object exactly once."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from pathlib import Path
+
+import pytest
+import torch.multiprocessing as tmp
+from torchds_util import N, count_lists, dist_rank_main
+
+from aisloader.server import LocalCluster
+
+DEADLINE = 90.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.mark.parametrize("method", ["fork", "forkserver"])
+def test_gloo_two_ranks_two_workers_exactly_once(
+    cluster: LocalCluster,
+    objects: dict[str, bytes],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    method: str,
+) -> None:
+    monkeypatch.setenv("GLOO_SOCKET_IFNAME", "lo")  # loopback only
+    monkeypatch.delenv("RANK", raising=False)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    lists = count_lists(cluster)
+    args = (2, _free_port(), cluster.endpoint, "ais://tds/o/", str(tmp_path), method)
+    ctx = tmp.start_processes(dist_rank_main, args, nprocs=2, join=False, start_method="spawn")
+    deadline = time.monotonic() + DEADLINE
+    try:
+        while not ctx.join(timeout=1.0):
+            assert time.monotonic() < deadline, "the distributed run did not finish in time"
+    finally:
+        for process in ctx.processes:
+            if process.is_alive():
+                process.terminate()
+                process.join(5)
+    records = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+    assert all(r["ok"] for r in records)  # right bytes for every name
+    names = [n for r in records for n in r["names"]]
+    assert len(names) == len(set(names)) == N  # no overlap, nothing missing
+    assert set(names) == set(objects)
+    assert [r["len"] for r in records] == [len(r["names"]) for r in records] == [N // 2] * 2
+    assert lists() == 2  # one listing per rank, none per worker

@@ -1,0 +1,191 @@
+"""Helpers for the torch dataset tests, importable by DataLoader workers under every start method.
+
+This directory has no ``__init__.py`` on purpose: a package named ``torch`` would shadow PyTorch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from torch.utils.data import DataLoader, Dataset
+
+from aisloader.config import ClientConfig
+from aisloader.server import Fault, LocalCluster
+from aisloader.torch import AISBaseMapDataset, AISIterDataset
+
+FAST = ClientConfig(backoff_base=0.002, backoff_cap=0.02, retry_budget=20.0, read_timeout=10.0)
+"""Default retry attempts, short backoffs."""
+
+N = 60
+"""Objects under ``o/`` in the main test bucket."""
+
+COUNT_LISTS = Fault(
+    "latency", every=1, delay=0.0, hop="proxy", methods=("GET",), path_prefix="/v1/buckets/"
+)
+"""A no-op fault on every list-objects page: ``faults.latency`` then counts list requests."""
+
+
+def blob(i: int) -> bytes:
+    """Unique bytes of a varying size (1..1000) for object ``i``."""
+    head = f"obj-{i:05d}|".encode()
+    size = 1 + (i * 37) % 1000
+    return (head * (size // len(head) + 1))[:size]
+
+
+def fill(cluster: LocalCluster, bucket: str, n: int, prefix: str = "o/") -> dict[str, bytes]:
+    """Put ``n`` objects ``{prefix}{i:05d}``; return name → bytes."""
+    out = {f"{prefix}{i:05d}": blob(i) for i in range(n)}
+    for name, data in out.items():
+        cluster.put_object(bucket, name, data)
+    return out
+
+
+def keep(batch: list[Any]) -> list[Any]:
+    """Collate that keeps samples as they are."""
+    return batch
+
+
+def stamp(data: bytes) -> tuple[bytes, str, int]:
+    """A transform that records where it ran: (data, thread name, pid)."""
+    return data, threading.current_thread().name, os.getpid()
+
+
+def load(dataset: Any, workers: int = 0, method: str | None = None, **kw: Any) -> list[Any]:
+    """Every sample of one pass through a DataLoader (batches flattened)."""
+    if "batch_sampler" not in kw:
+        kw.setdefault("batch_size", 7)
+    loader = DataLoader(
+        dataset,
+        num_workers=workers,
+        multiprocessing_context=method if workers else None,
+        collate_fn=keep,
+        **kw,
+    )
+    return [sample for batch in loader for sample in batch]
+
+
+def load_error(dataset: Any, workers: int = 0, method: str | None = None, **kw: Any) -> Exception:
+    """The exception one pass raises, detached from the DataLoader's frames.
+
+    The DataLoader iterator is released before returning: a traceback that keeps it alive
+    delays its worker shutdown (torch joins each worker with a 5 s timeout then).
+    """
+    kw.setdefault("batch_size", 4)
+    loader = DataLoader(
+        dataset,
+        num_workers=workers,
+        multiprocessing_context=method if workers else None,
+        collate_fn=keep,
+        **kw,
+    )
+    it = iter(loader)
+    try:
+        for _ in it:
+            pass
+    except Exception as exc:
+        return exc.with_traceback(None)
+    finally:
+        del it
+    raise AssertionError("the pass ended without an error")
+
+
+def assert_exactly_once(samples: Sequence[tuple[str, Any]], expected: dict[str, bytes]) -> None:
+    """Every expected object once, with its bytes (``data`` may be a ``stamp`` tuple)."""
+    counts = Counter(name for name, _ in samples)
+    dupes = [n for n, c in counts.items() if c > 1]
+    assert not dupes, f"read more than once: {dupes[:5]}"
+    assert set(counts) == set(expected), f"missing {sorted(set(expected) - set(counts))[:5]}"
+    for name, data in samples:
+        raw = data[0] if isinstance(data, tuple) else data
+        assert raw == expected[name], name
+
+
+def lists_served(cluster: LocalCluster) -> int:
+    """List-objects pages served so far (counted while ``COUNT_LISTS`` is installed)."""
+    return cluster.stats().get("faults.latency", 0)
+
+
+def count_lists(cluster: LocalCluster) -> Callable[[], int]:
+    """Install ``COUNT_LISTS``; return a function giving the list requests since then."""
+    cluster.set_faults([COUNT_LISTS])
+    start = lists_served(cluster)
+    return lambda: lists_served(cluster) - start
+
+
+def uss() -> int:
+    """This process's private memory (bytes): what copy-on-write growth shows up in."""
+    total = 0
+    for line in Path("/proc/self/smaps_rollup").read_text().splitlines():
+        if line.startswith(("Private_Clean:", "Private_Dirty:")):
+            total += int(line.split()[1]) * 1024
+    return total
+
+
+class NamesOnly(AISBaseMapDataset):
+    """Reads names through the real manifest and reports private-memory growth; no GET."""
+
+    _base: int | None = None
+
+    def __getitems__(self, indices: Sequence[int]) -> list[Any]:
+        if self._base is None:
+            self._base = uss()
+        touched = sum(len(self.manifest.ref(i).name) for i in indices)
+        return [(len(indices), touched, uss() - self._base)]
+
+
+class PluginStyleNames(Dataset[Any]):
+    """The plugin's storage (a Python list of SDK ``Object``s) under the same access pattern."""
+
+    def __init__(self, endpoint: str, bucket: str, names: Iterable[str]) -> None:
+        from aistore.sdk import Client as SdkClient
+
+        sdk_bucket = SdkClient(endpoint).bucket(bucket)
+        self._objects = [sdk_bucket.object(name) for name in names]
+        self._base: int | None = None
+
+    def __len__(self) -> int:
+        return len(self._objects)
+
+    def __getitem__(self, index: int) -> Any:
+        return self.__getitems__([index])[0]
+
+    def __getitems__(self, indices: Sequence[int]) -> list[Any]:
+        if self._base is None:
+            self._base = uss()
+        touched = sum(len(self._objects[i].name) for i in indices)
+        return [(len(indices), touched, uss() - self._base)]
+
+
+def dist_rank_main(
+    rank: int, world: int, port: int, endpoint: str, url: str, out: str, method: str
+) -> None:
+    """One torch.distributed rank (gloo, 127.0.0.1): read an epoch with 2 workers, save names."""
+    import multiprocessing
+
+    import torch.distributed as dist
+
+    multiprocessing.get_context("forkserver").set_forkserver_preload(["torch", "torchds_util"])
+    dist.init_process_group(
+        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world
+    )
+    try:
+        dataset = AISIterDataset(url, endpoint=endpoint, config=FAST, shuffle=True, seed=5)
+        dataset.set_epoch(1)
+        expected_len = len(dataset)
+        samples = load(dataset, 2, method)
+        record = {
+            "rank": rank,
+            "len": expected_len,
+            "names": [name for name, _ in samples],
+            "ok": all(data == blob(int(name[-5:])) for name, data in samples),
+        }
+        Path(out, f"rank{rank}.json").write_text(json.dumps(record))
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()
