@@ -18,6 +18,7 @@ from collections.abc import (
     Iterable,
     Iterator,
 )
+from contextlib import aclosing
 from typing import TypeVar
 
 from aisloader.errors import ConfigError
@@ -53,24 +54,89 @@ async def ordered_window(
     """
     if window < 1:
         raise ConfigError(f"window must be >= 1, got {window}")
-    source = aiter(items) if isinstance(items, AsyncIterable) else _SyncSource(iter(items))
+    if not isinstance(items, AsyncIterable):  # in-memory: pulling never waits
+        source = _SyncSource(iter(items))
+        running: deque[tuple[T, asyncio.Task[R]]] = deque()
+        try:
+            while True:
+                while len(running) < window and (item := source.next()) is not _NONE:
+                    running.append((item, asyncio.ensure_future(fn(item))))  # type: ignore[arg-type]
+                if not running:
+                    return
+                yield await (_head(running) if ordered else _first_done(running))
+        finally:
+            await _cancel_all([task for _, task in running])
+    else:
+        async with aclosing(_async_window(aiter(items), fn, window, ordered)) as pairs:
+            async for pair in pairs:
+                yield pair
+
+
+async def _async_window(
+    source: AsyncIterator[T],
+    fn: Callable[[T], Awaitable[R]],
+    window: int,
+    ordered: bool,
+) -> AsyncGenerator[tuple[T, R], None]:
+    """The window over an async source. One feeder task pulls the source and starts calls while
+    there is room, so a slow source (a listing page on the wire) never holds back results that
+    are already done; the consumer waits on the calls, and on the feeder only when idle."""
+    loop = asyncio.get_running_loop()
     running: deque[tuple[T, asyncio.Task[R]]] = deque()
+    signal: list[asyncio.Future[None]] = [loop.create_future()]  # room freed / item started
+
+    def poke() -> None:
+        if not signal[0].done():
+            signal[0].set_result(None)
+
+    async def feed() -> None:
+        async for item in source:
+            while len(running) >= window:
+                signal[0] = loop.create_future()
+                await signal[0]
+            running.append((item, asyncio.ensure_future(fn(item))))
+            poke()
+
+    feeder = asyncio.ensure_future(feed())
     try:
-        exhausted = False
         while True:
-            while not exhausted and len(running) < window:
-                try:
-                    item = await anext(source)
-                except StopAsyncIteration:
-                    exhausted = True
-                    break
-                running.append((item, asyncio.ensure_future(fn(item))))
+            ready = _ready(running, ordered)
+            if ready is not None:
+                poke()  # room for the feeder
+                yield ready
+                continue
             if not running:
-                return
-            item, result = await (_head(running) if ordered else _first_done(running))
-            yield item, result
+                if feeder.done():
+                    feeder.result()  # the source's error, if any
+                    return
+                signal[0] = loop.create_future()
+                await asyncio.wait([feeder, signal[0]], return_when=asyncio.FIRST_COMPLETED)
+                continue
+            waiting = [running[0][1]] if ordered else [t for _, t in running]
+            await asyncio.wait([*waiting, feeder], return_when=asyncio.FIRST_COMPLETED)
+            if feeder.done() and feeder.exception() is not None:
+                feeder.result()
     finally:
-        await _cancel_all([task for _, task in running])
+        tasks: list[asyncio.Task[object]] = [task for _, task in running]
+        tasks.append(feeder)
+        await _cancel_all(tasks)
+
+
+def _ready(running: deque[tuple[T, asyncio.Task[R]]], ordered: bool) -> tuple[T, R] | None:
+    """A finished result that may be yielded now (the head, or any when unordered)."""
+    if not running:
+        return None
+    if ordered:
+        item, task = running[0]
+        if task.done():
+            running.popleft()
+            return item, task.result()
+        return None
+    for i, (item, task) in enumerate(running):
+        if task.done():
+            del running[i]
+            return item, task.result()
+    return None
 
 
 async def _head(running: deque[tuple[T, asyncio.Task[R]]]) -> tuple[T, R]:
@@ -89,11 +155,14 @@ async def _first_done(running: deque[tuple[T, asyncio.Task[R]]]) -> tuple[T, R]:
     raise AssertionError("asyncio.wait returned no finished task")  # pragma: no cover
 
 
-async def _cancel_all(tasks: list[asyncio.Task[R]]) -> None:
+async def _cancel_all(tasks: list[asyncio.Task[R]] | list[asyncio.Task[object]]) -> None:
     for task in tasks:
         task.cancel()
     if tasks:
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+_NONE = object()
 
 
 class _SyncSource(AsyncIterator[T]):
@@ -101,6 +170,10 @@ class _SyncSource(AsyncIterator[T]):
 
     def __init__(self, it: Iterator[T]) -> None:
         self._it = it
+
+    def next(self) -> T | object:
+        """The next item, or ``_NONE`` at the end."""
+        return next(self._it, _NONE)
 
     async def __anext__(self) -> T:
         try:

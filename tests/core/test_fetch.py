@@ -178,3 +178,25 @@ async def test_get_many_early_exit_and_errors(
     with pytest.raises(ObjectNotFound, match=f"ais://{bucket}/missing"):
         [x async for x in client.get_many([(bucket, "e10"), (bucket, "missing")])]
     assert not _others()
+
+
+async def test_slow_source_does_not_hold_back_finished_results() -> None:
+
+    from aisloader.core.fetch import ordered_window
+
+    async def source() -> AsyncIterator[int]:
+        yield 1
+        await asyncio.sleep(0.5)  # e.g. the next listing page is on the wire
+        yield 2
+
+    async def double(x: int) -> int:
+        return 2 * x
+
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    seen = [
+        (item, result, loop.time() - start)
+        async for item, result in ordered_window(source(), double, 8)
+    ]
+    assert [(i, r) for i, r, _ in seen] == [(1, 2), (2, 4)]
+    assert seen[0][2] < 0.25, "the first result waited for the slow source"
