@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 from aisloader.bench.options import BenchOptions
 from aisloader.core.client import AsyncClient
+from aisloader.core.fetch import ordered_window
 
 __all__ = ["OBJ_PREFIX", "SHARD_PREFIX", "generate", "object_names", "shard_bytes"]
 
@@ -54,17 +55,16 @@ def shard_bytes(index: int, samples: int, member_size: int, seed: int) -> bytes:
 async def generate(client: AsyncClient, bucket: str, opts: BenchOptions) -> None:
     """Create the bucket (if needed) and write the objects and shards the modes read."""
     await client.create_bucket(bucket, exist_ok=True)
-    names = object_names(opts.count)
-    items = list(zip(names, _payloads(opts), strict=True))
-    if any(m in opts.modes for m in ("shard",)):
-        for j in range(opts.shards):
-            data = shard_bytes(j, opts.samples_per_shard, opts.member_size, opts.seed)
-            items.append((f"{SHARD_PREFIX}shard-{j:05d}.tar", data))
+
+    def items() -> Iterator[tuple[str, bytes]]:  # lazily: never the whole dataset in memory
+        yield from zip(object_names(opts.count), _payloads(opts), strict=True)
+        if "shard" in opts.modes:
+            for j in range(opts.shards):
+                data = shard_bytes(j, opts.samples_per_shard, opts.member_size, opts.seed)
+                yield f"{SHARD_PREFIX}shard-{j:05d}.tar", data
 
     async def put(item: tuple[str, bytes]) -> None:
         await client.put((bucket, item[0]), item[1])
 
-    from aisloader.core.fetch import ordered_window
-
-    async for _ in ordered_window(items, put, 32, ordered=False):
+    async for _ in ordered_window(items(), put, 32, ordered=False):
         pass

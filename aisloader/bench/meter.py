@@ -12,10 +12,23 @@ _MAX_LATENCIES = 1_000_000  # bound on stored latency samples
 
 
 def peak_rss_mb() -> float:
-    """Peak RSS of this process plus the largest finished child (DataLoader workers), MiB."""
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    """Peak RSS of this process plus the largest finished child (DataLoader workers), MiB.
+
+    The own peak is ``VmHWM`` (this process image only: ``ru_maxrss`` would carry over the
+    peak of the parent that started this cell across ``exec``). Children are added whole, so
+    with workers this is an upper bound (they share pages with their parent).
+    """
+    own_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    own_kib = int(line.split()[1])
+                    break
+    except OSError:
+        pass
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return (own + children) / 1024.0
+    return (own_kib + children) / 1024.0
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -52,6 +52,8 @@ def loader(
     max_batch_size: int,
 ) -> Meter:
     """aisloader's dataset for ``mode`` through a DataLoader."""
+    import aisloader.torch  # noqa: F401  (import time is not time to first sample)
+
     meter = Meter()
     config = ClientConfig.from_env(window=window)
     dataset = _dataset(mode, f"ais://{bucket}/{prefix}", endpoint, config, max_batch_size)

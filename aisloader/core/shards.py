@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -145,18 +146,18 @@ class ShardStream:
         if self._manifest is None:
             builder = ManifestBuilder()
             page_size = self.client.config.list_page_size or None
-            async for bucket, name, size in iter_entries(
-                self.client, self.sources, page_size=page_size
-            ):
-                if is_shard(name):
-                    builder.add(bucket, name, size)
-                elif self.options.other_objects == "error":
-                    raise ConfigError(
-                        f"{ObjectRef(bucket, name).uri} is not a .tar/.tgz/.tar.gz shard: "
-                        "narrow the prefix or pass other_objects='skip'"
-                    )
-                else:
-                    self.stats.skipped_objects.append(ObjectRef(bucket, name).uri)
+            entries = iter_entries(self.client, self.sources, page_size=page_size)
+            async with aclosing(entries):  # closed here on the error path, not by the GC
+                async for bucket, name, size in entries:
+                    if is_shard(name):
+                        builder.add(bucket, name, size)
+                    elif self.options.other_objects == "error":
+                        raise ConfigError(
+                            f"{ObjectRef(bucket, name).uri} is not a .tar/.tgz/.tar.gz shard: "
+                            "narrow the prefix or pass other_objects='skip'"
+                        )
+                    else:
+                        self.stats.skipped_objects.append(ObjectRef(bucket, name).uri)
             if not len(builder):
                 raise ConfigError(nothing_matched(self.sources).replace("objects", "shards", 1))
             self._manifest = builder.build()
