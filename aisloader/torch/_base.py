@@ -14,12 +14,12 @@ from aisloader.config import ClientConfig
 from aisloader.core.client import AsyncClient
 from aisloader.core.manifest import Manifest
 from aisloader.core.order import Part
-from aisloader.core.sources import Source, sources
+from aisloader.core.sources import Source, build_manifest, sources
 from aisloader.torch._bridge import Conn
 from aisloader.torch._cache import SharedManifest
 from aisloader.torch._env import current_part, dist_snapshot
 
-__all__ = ["EpochIterable"]
+__all__ = ["EpochIterable", "ObjectIterable"]
 
 
 class EpochIterable(IterableDataset[Any]):
@@ -130,3 +130,21 @@ class EpochIterable(IterableDataset[Any]):
         state = dict(self.__dict__)
         state["_snapshot"] = dist_snapshot() or self._snapshot
         return state
+
+
+class ObjectIterable(EpochIterable):
+    """An iterable over the objects of the sources: items are ``(object_name, data)``, and
+    ``transform`` applies to the data."""
+
+    def __len__(self) -> int:
+        """Objects this rank reads per epoch (all its DataLoader workers together)."""
+        part = self._part()
+        return len(range(part.index, len(self.manifest()), part.count))
+
+    async def _list(self, client: AsyncClient) -> Manifest:
+        page_size = client.config.list_page_size or None
+        return await build_manifest(client, self._sources, page_size=page_size)
+
+    def _apply_transform(self, item: Any) -> Any:
+        name, data = item
+        return (name, data) if self._transform is None else (name, self._transform(data))

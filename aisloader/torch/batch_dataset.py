@@ -9,15 +9,14 @@ from aisloader.core.batch import get_batch
 from aisloader.core.client import AsyncClient
 from aisloader.core.manifest import Manifest
 from aisloader.core.order import Part
-from aisloader.core.sources import build_manifest
 from aisloader.core.stream import epoch_refs
 from aisloader.errors import ConfigError, ObjectNotFound
-from aisloader.torch._base import EpochIterable
+from aisloader.torch._base import ObjectIterable
 
 __all__ = ["AISBatchIterDataset"]
 
 
-class AISBatchIterDataset(EpochIterable):
+class AISBatchIterDataset(ObjectIterable):
     """Iterable dataset of ``(object_name, bytes)`` read with AIS get-batch (the plugin's name).
 
     Unlike the official one it keeps ``config.batches_in_flight`` requests on the wire while the
@@ -75,15 +74,6 @@ class AISBatchIterDataset(EpochIterable):
     def _needs_manifest(self, part: Part) -> bool:
         return True
 
-    def __len__(self) -> int:
-        """Objects this rank reads per epoch (all its DataLoader workers together)."""
-        part = self._part()
-        return len(range(part.index, len(self.manifest()), part.count))
-
-    async def _list(self, client: AsyncClient) -> Manifest:
-        page_size = client.config.list_page_size or None
-        return await build_manifest(client, self._sources, page_size=page_size)
-
     async def _stream(
         self, client: AsyncClient, part: Part, epoch: int, manifest: Manifest | None
     ) -> AsyncIterator[Any]:
@@ -106,10 +96,6 @@ class AISBatchIterDataset(EpochIterable):
                 yield entry.ref.name, value
         finally:
             await pairs.aclose()
-
-    def _apply_transform(self, item: Any) -> Any:
-        name, data = item
-        return (name, data) if self._transform is None else (name, self._transform(data))
 
 
 def _sdk_endpoint(client: Any) -> str | None:

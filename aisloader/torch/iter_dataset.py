@@ -20,15 +20,14 @@ from typing import Any
 from aisloader.core.client import AsyncClient
 from aisloader.core.manifest import Manifest
 from aisloader.core.order import Part
-from aisloader.core.sources import build_manifest
 from aisloader.core.stream import ObjectStream
 from aisloader.errors import ConfigError
-from aisloader.torch._base import EpochIterable
+from aisloader.torch._base import ObjectIterable
 
 __all__ = ["AISBaseIterDataset", "AISIterDataset"]
 
 
-class AISBaseIterDataset(EpochIterable):
+class AISBaseIterDataset(ObjectIterable):
     """Base for iterable datasets over AIS objects; subclasses override :meth:`make_sample`.
 
     Args:
@@ -59,15 +58,6 @@ class AISBaseIterDataset(EpochIterable):
         super().__init__(ais_source_list, prefix_map, **kwargs)
         self._window = window
 
-    def __len__(self) -> int:
-        """Objects this rank reads per epoch (all its DataLoader workers together)."""
-        part = self._part()
-        return len(range(part.index, len(self.manifest()), part.count))
-
-    async def _list(self, client: AsyncClient) -> Manifest:
-        page_size = client.config.list_page_size or None
-        return await build_manifest(client, self._sources, page_size=page_size)
-
     async def _stream(
         self, client: AsyncClient, part: Part, epoch: int, manifest: Manifest | None
     ) -> AsyncIterator[Any]:
@@ -89,10 +79,6 @@ class AISBaseIterDataset(EpochIterable):
 
     def _unpack(self, items: Iterator[Any]) -> Iterator[Any]:
         return itertools.chain.from_iterable(items)
-
-    def _apply_transform(self, item: Any) -> Any:
-        name, data = item
-        return (name, data) if self._transform is None else (name, self._transform(data))
 
     def make_sample(self, item: Any) -> Any:
         """Turn ``(object_name, data)`` into a sample; the default returns it unchanged."""
