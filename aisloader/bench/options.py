@@ -110,9 +110,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     add("--prefix", default="", help="with --bucket: plain objects to read (ais prefix)")
     add("--shard-prefix", default="", help="with --bucket: prefix of the .tar shards to read")
-    add("--count", type=int, help="plain objects to generate (default 20000; --quick 3000)")
+    add("--count", type=int, help="plain objects to generate (default 20000; --quick 2000)")
     add("--object-size", default="10KiB", help="size or min-max range, e.g. 10KiB or 4KiB-64KiB")
-    add("--shards", type=int, help="WebDataset shards to generate (default 20; --quick 6)")
+    add("--shards", type=int, help="WebDataset shards to generate (default 20; --quick 4)")
     add("--samples-per-shard", type=int, help="samples per shard, 3 members each (default 1000)")
     add("--num-workers", default=None, help="DataLoader workers, comma list (default 0,2)")
     add("--batch-size", type=int, default=64, help="DataLoader batch size (default 64)")
@@ -140,8 +140,8 @@ def parse_options(argv: list[str]) -> BenchOptions:
     parser.error = _raise  # type: ignore[method-assign,assignment]
     ns = parser.parse_args(argv)
     quick = bool(ns.quick)
-    count = ns.count if ns.count is not None else (3000 if quick else 20_000)
-    shards = ns.shards if ns.shards is not None else (6 if quick else 20)
+    count = ns.count if ns.count is not None else (2000 if quick else 20_000)
+    shards = ns.shards if ns.shards is not None else (4 if quick else 20)
     per_shard = (
         ns.samples_per_shard if ns.samples_per_shard is not None else (300 if quick else 1000)
     )
