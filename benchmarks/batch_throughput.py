@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import functools
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,21 +25,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from aisloader import AsyncClient, ClientConfig
+from aisloader.bench.serve import start_cluster
 
 BUCKET = "bench-batch"
 SIZE = 10 << 10
-
-
-def start_cluster(root: str) -> tuple[subprocess.Popen[str], str]:
-    """Start ``python -m aisloader serve --root root``; return it and its endpoint."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "aisloader", "serve", "--root", root],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stdout is not None
-    return proc, proc.stdout.readline().strip()
 
 
 async def populate(endpoint: str, n: int) -> list[str]:

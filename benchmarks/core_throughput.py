@@ -13,8 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Awaitable, Callable
 
@@ -22,20 +20,9 @@ import aiohttp
 from yarl import URL
 
 from aisloader import AsyncClient, ClientConfig
+from aisloader.bench.serve import start_cluster
 
 BUCKET = "bench-core"
-
-
-def start_cluster() -> tuple[subprocess.Popen[str], str]:
-    """Start ``python -m aisloader serve`` and return it with its endpoint (first line)."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "aisloader", "serve"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stdout is not None
-    return proc, proc.stdout.readline().strip()
 
 
 async def populate(endpoint: str, small: int, large: int, large_size: int) -> None:

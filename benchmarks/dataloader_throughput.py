@@ -25,8 +25,6 @@ import argparse
 import asyncio
 import os
 import resource
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -36,23 +34,12 @@ from pathlib import Path
 from aisloader import AsyncClient
 from aisloader.bench import baselines, ours
 from aisloader.bench.meter import Meter
+from aisloader.bench.serve import start_cluster
 
 BUCKET = "bench-dl"
 PREFIX = "small/"
 SIZE = 10 << 10
 BATCH = 64
-
-
-def start_cluster(root: str) -> tuple[subprocess.Popen[str], str]:
-    """Start ``python -m aisloader serve --root root``; return it and its endpoint."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "aisloader", "serve", "--root", root],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stdout is not None
-    return proc, proc.stdout.readline().strip()
 
 
 async def populate(endpoint: str, n: int) -> list[str]:

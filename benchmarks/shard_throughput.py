@@ -28,21 +28,11 @@ import tempfile
 import time
 from typing import Any
 
+from aisloader.bench.serve import start_cluster
+
 BUCKET = "bench-shards"
 PREFIX = "shards/"
 READERS = ("aisloader", "official")
-
-
-def start_cluster(root: str) -> tuple[subprocess.Popen[str], str]:
-    """``python -m aisloader serve --root root``; its first stdout line is the endpoint."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "aisloader", "serve", "--root", root],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stdout is not None
-    return proc, proc.stdout.readline().strip()
 
 
 def make_shard(index: int, samples: int, jpg: int) -> bytes:

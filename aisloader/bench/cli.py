@@ -20,6 +20,7 @@ from tqdm import tqdm
 from aisloader.bench.data import OBJ_PREFIX, SHARD_PREFIX, generate
 from aisloader.bench.options import BenchOptions, OptionError, parse_options
 from aisloader.bench.report import Result, render_table, write_json, write_plot
+from aisloader.bench.serve import start_cluster
 from aisloader.config import ClientConfig
 from aisloader.core.client import AsyncClient
 from aisloader.core.manifest import Manifest
@@ -164,20 +165,14 @@ def _cluster(opts: BenchOptions) -> Iterator[str]:
         return
     with tempfile.TemporaryDirectory(prefix="aisloader-bench-") as tmp:
         root = os.path.join(tmp, "data")
-        cmd = [sys.executable, "-m", "aisloader", "serve", "--root", root, "--targets", "2"]
-        log = open(os.path.join(tmp, "serve.log"), "wb")  # noqa: SIM115  (closed below)
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True)
-        try:
-            assert proc.stdout is not None
-            endpoint = proc.stdout.readline().strip()
-            if not endpoint.startswith("http"):
-                raise OSError(f"the embedded cluster did not start (got {endpoint!r})")
-            print(f"embedded cluster at {endpoint} (own process, root {root})")
-            yield endpoint
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
-            log.close()
+        with open(os.path.join(tmp, "serve.log"), "wb") as log:
+            proc, endpoint = start_cluster(root, log=log)
+            try:
+                print(f"embedded cluster at {endpoint} (own process, root {root})")
+                yield endpoint
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
 
 
 async def _check(endpoint: str) -> None:
