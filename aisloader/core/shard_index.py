@@ -22,7 +22,7 @@ from aisloader.core.manifest import Manifest, ManifestBuilder
 from aisloader.core.samples import is_meta, split_key
 from aisloader.core.shards import is_shard
 from aisloader.core.sources import Source, nothing_matched
-from aisloader.errors import ConfigError
+from aisloader.errors import ConfigError, SampleError
 from aisloader.refs import Bucket, ObjectRef
 
 if TYPE_CHECKING:
@@ -123,6 +123,8 @@ async def build_shard_index(client: AsyncClient, srcs: Sequence[Source]) -> Shar
 
     Raises:
         ConfigError: no shard member matched the sources.
+        SampleError: two members of one sample have the same (lower-cased) extension, as
+            webdataset would raise; a dict sample cannot hold both.
     """
     builder, starts, shard_len = ManifestBuilder(), array("Q"), array("I")
     current: tuple[Bucket, str] | None = None  # the shard being grouped
@@ -143,7 +145,14 @@ async def build_shard_index(client: AsyncClient, srcs: Sequence[Source]) -> Shar
         if (bucket, shard) != current:
             flush()
             current = (bucket, shard)
-        pending.setdefault(split_key(member)[0], []).append((member, size))
+        key, ext = split_key(member)
+        sample = pending.setdefault(key, [])
+        if any(split_key(m)[1] == ext for m, _ in sample):
+            raise SampleError(
+                f"{ObjectRef(bucket, shard).uri}: sample {key!r} has two {ext!r} members "
+                f"({member!r} and an earlier one); rename one or drop it from the shard"
+            )
+        sample.append((member, size))
     flush()
     if not len(builder):
         raise ConfigError(nothing_matched(srcs).replace("objects", "shard members", 1))

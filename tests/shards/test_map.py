@@ -134,3 +134,12 @@ def test_load_rejects_garbage(tmp_path: Path) -> None:
     (tmp_path / "idx").write_bytes(b"garbage")
     with pytest.raises(ValueError, match="not an aisloader shard index"):
         ShardIndex.load(tmp_path / "idx")
+
+
+def test_two_members_with_one_extension_are_an_error(cluster: LocalCluster, bucket: str) -> None:
+    from aisloader.errors import SampleError
+
+    shard = tar_of([("a.jpg", b"lower"), ("a.JPG", b"upper"), ("b.jpg", b"fine")])
+    cluster.put_object(bucket, "dup/s.tar", shard)
+    with pytest.raises(SampleError, match=r"sample 'a' has two 'jpg' members"):
+        AISShardMapDataset(f"ais://{bucket}/dup/", endpoint=cluster.endpoint, config=FAST)
