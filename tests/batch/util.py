@@ -5,17 +5,12 @@ from __future__ import annotations
 import io
 import tarfile
 import zipfile
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import Iterable
 
-from aiohttp import web
+from _shared import FAST, fake_server  # noqa: F401  (re-exported for the tests)
 
-from aisloader.config import ClientConfig
 from aisloader.core.batch import BatchEntry, BatchValue
 from aisloader.server import LocalCluster
-
-FAST = ClientConfig(backoff_base=0.002, backoff_cap=0.02, retry_budget=30.0, read_timeout=10.0)
-"""Default retry attempts, short backoffs."""
 
 MEMBERS = {"s1.jpg": b"hello", "s1.cls": b"1", "sub/s2.jpg": b"world" * 300, "s2.cls": b"22"}
 
@@ -55,18 +50,3 @@ def put_objects(cluster: LocalCluster, bucket: str, n: int, prefix: str = "o/") 
 def as_bytes(pairs: Iterable[tuple[BatchEntry, BatchValue]]) -> list[bytes | str]:
     """Values as bytes, or ``"404"`` for a missing entry (for compact comparisons)."""
     return [v if isinstance(v, bytes) else "404" for _, v in pairs]
-
-
-@asynccontextmanager
-async def fake_server(routes: list[web.RouteDef]) -> AsyncIterator[str]:
-    """A throwaway aiohttp server on loopback (for answer shapes the cluster cannot produce)."""
-    app = web.Application()
-    app.add_routes(routes)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await runner.cleanup()

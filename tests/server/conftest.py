@@ -29,3 +29,19 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
     """A client session; redirects are followed only where a test asks for it."""
     async with aiohttp.ClientSession() as s:
         yield s
+
+
+@pytest.fixture(scope="module")
+def mc(cluster: LocalCluster) -> Iterator[LocalCluster]:
+    """The module's cluster holding the get-batch fixtures' objects and shards."""
+    from .mossutil import populate
+
+    populate(cluster)
+    yield cluster
+    cluster.clear_faults()
+
+
+@pytest.fixture
+def s(session: aiohttp.ClientSession) -> aiohttp.ClientSession:
+    """The session under the short name the get-batch tests use."""
+    return session

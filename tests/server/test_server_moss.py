@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -20,22 +19,9 @@ from .mossutil import (
     moss_body,
     moss_get,
     moss_url,
-    populate,
     untar,
     unzip,
 )
-
-
-@pytest.fixture(scope="module")
-def mc(cluster: LocalCluster) -> Iterator[LocalCluster]:
-    populate(cluster)
-    yield cluster
-    cluster.clear_faults()
-
-
-@pytest.fixture
-def s(session: Session) -> Session:
-    return session
 
 
 async def test_redirect_marker_single_use_and_direct_access(mc: LocalCluster, s: Session) -> None:

@@ -7,7 +7,6 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
@@ -25,22 +24,9 @@ from .mossutil import (
     moss_body,
     moss_get,
     moss_url,
-    populate,
     untar,
     unzip,
 )
-
-
-@pytest.fixture(scope="module")
-def mc(cluster: LocalCluster) -> Iterator[LocalCluster]:
-    populate(cluster)
-    yield cluster
-    cluster.clear_faults()
-
-
-@pytest.fixture
-def s(session: Session) -> Session:
-    return session
 
 
 @pytest.mark.parametrize("kind", ["truncate", "reset"])

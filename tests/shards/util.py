@@ -10,12 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import webdataset as wds
+from _shared import FAST  # noqa: F401  (re-exported for the tests)
 
-from aisloader.config import ClientConfig
 from aisloader.server import LocalCluster
-
-FAST = ClientConfig(backoff_base=0.002, backoff_cap=0.02, retry_budget=30.0, read_timeout=10.0)
-"""Default retry attempts, short backoffs."""
 
 Sample = dict[str, Any]
 EXTS = ("jpg", "cls", "json")
