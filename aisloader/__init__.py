@@ -3,11 +3,11 @@
 Public names only; importing this package starts no thread and imports no torch.
 """
 
-from aisloader.client import Client
+from aisloader.bridge.client import Client
 from aisloader.config import ClientConfig
-from aisloader.core.batch import BatchEntry
+from aisloader.core.batch.entry import BatchEntry
 from aisloader.core.client import AsyncClient
-from aisloader.core.stream import ObjectStream
+from aisloader.core.streams.objects import ObjectStream
 from aisloader.errors import (
     AISError,
     AISLoaderError,

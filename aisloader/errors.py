@@ -8,7 +8,8 @@ Split by what the caller does next::
     ├── AISError               the cluster answered with an error status (status, tcode, url)
     │   ├── NotFound
     │   │   ├── BucketNotFound
-    │   │   └── ObjectNotFound     (also a missing archive member / get-batch entry)
+    │   │   ├── ObjectNotFound     (also a missing archive member / get-batch entry)
+    │   │   └── ETLNotFound        the object exists, the ETL asked for does not
     │   ├── BucketAlreadyExists
     │   ├── AccessDenied           401 / 403
     │   ├── RangeNotSatisfiable    416
@@ -22,7 +23,7 @@ Split by what the caller does next::
 
 AIS errors are mapped on HTTP status first and refined by the ``tcode`` field of the AIS error
 body; never by message text. aiohttp and msgspec exceptions are translated in one place
-(``aisloader.core.http``) with ``raise ... from``.
+(``aisloader.core.http.session``) with ``raise ... from``.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ __all__ = [
     "ChecksumMismatch",
     "ConfigError",
     "DataError",
+    "ETLNotFound",
     "IncompleteRead",
     "NotFound",
     "ObjectNotFound",
@@ -130,6 +132,13 @@ class BucketNotFound(NotFound):
 
 class ObjectNotFound(NotFound):
     """The object (or the archive member / batch entry) does not exist."""
+
+
+class ETLNotFound(NotFound):
+    """A GET asked for a server-side ETL that the cluster does not run (the object exists)."""
+
+    def hint(self) -> str:
+        return "Start the ETL on the cluster (ais etl init ...) or check etl_name."
 
 
 class BucketAlreadyExists(AISError):

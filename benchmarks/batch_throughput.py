@@ -19,30 +19,16 @@ import asyncio
 import functools
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from _common import OBJ_PREFIX, cpu_seconds, put_objects, serve
+
 from aisloader import AsyncClient, ClientConfig
-from aisloader.bench.serve import start_cluster
 
 BUCKET = "bench-batch"
 SIZE = 10 << 10
-
-
-async def populate(endpoint: str, n: int) -> list[str]:
-    names = [f"s/{i:06d}" for i in range(n)]
-    async with AsyncClient(endpoint) as c:
-        await c.create_bucket(BUCKET, exist_ok=True)
-        sem = asyncio.Semaphore(32)
-
-        async def put(name: str) -> None:
-            async with sem:
-                await c.put((BUCKET, name), os.urandom(SIZE))
-
-        await asyncio.gather(*(put(n) for n in names))
-    return names
 
 
 async def ours_batch(
@@ -81,7 +67,7 @@ def official_dataset(endpoint: str, names: list[str], batch: int) -> int:
 
     client = Client(endpoint)
     bck = client.bucket(BUCKET)
-    ds = AISBatchIterDataset(bck, client=client, prefix_map={bck: "s/"}, max_batch_size=batch)
+    ds = AISBatchIterDataset(bck, client=client, prefix_map={bck: OBJ_PREFIX}, max_batch_size=batch)
     count = 0
     for _name, data in ds:
         assert len(data) == SIZE
@@ -98,23 +84,16 @@ class Result:
     client_us: float = float("inf")
 
 
-def _cpu_of(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` (Linux ``/proc``)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def timed(fn: Callable[[], int], expect: int, server_pid: int, best: Result) -> None:
     """Run ``fn`` (which returns how many samples it read) once; fold the numbers into best."""
-    server0, client0 = _cpu_of(server_pid), _cpu_of(os.getpid())
+    server0, client0 = cpu_seconds(server_pid), cpu_seconds(os.getpid())
     t0 = time.perf_counter()
     got = fn()
     elapsed = time.perf_counter() - t0
     assert got == expect, (got, expect)
     best.rate = max(best.rate, expect / elapsed)
-    best.server_us = min(best.server_us, (_cpu_of(server_pid) - server0) / expect * 1e6)
-    best.client_us = min(best.client_us, (_cpu_of(os.getpid()) - client0) / expect * 1e6)
+    best.server_us = min(best.server_us, (cpu_seconds(server_pid) - server0) / expect * 1e6)
+    best.client_us = min(best.client_us, (cpu_seconds(os.getpid()) - client0) / expect * 1e6)
 
 
 def main() -> None:
@@ -127,14 +106,9 @@ def main() -> None:
     p.add_argument("--skip-official", action="store_true")
     args = p.parse_args()
     sizes = [int(b) for b in args.batches.split(",")]
-    with tempfile.TemporaryDirectory(prefix="bench-batch-") as root:
-        proc, endpoint = start_cluster(root)
-        try:
-            names = asyncio.run(populate(endpoint, args.objects))
-            rows = _measure(endpoint, names, sizes, args, proc.pid)
-        finally:
-            proc.terminate()
-            proc.wait(10)
+    with serve("bench-batch-") as (pid, endpoint):
+        names = put_objects(endpoint, BUCKET, args.objects, SIZE)
+        rows = _measure(endpoint, names, sizes, args, pid)
     base = rows[0][1].rate
     print(f"\n{args.objects} objects of 10 KiB, best of {args.repeat} rounds\n")
     print("| path | samples/s | × get_many | server CPU µs/sample | client CPU µs/sample |")

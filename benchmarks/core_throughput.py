@@ -12,44 +12,30 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import time
 from collections.abc import Awaitable, Callable
 
 import aiohttp
+from _common import put_objects, serve
 from yarl import URL
 
 from aisloader import AsyncClient, ClientConfig
-from aisloader.bench.serve import start_cluster
 
-BUCKET = "bench-core"
-
-
-async def populate(endpoint: str, small: int, large: int, large_size: int) -> None:
-    async with AsyncClient(endpoint) as c:
-        await c.create_bucket(BUCKET, exist_ok=True)
-        blob = os.urandom(10 << 10)
-        sem = asyncio.Semaphore(32)
-
-        async def put(name: str, data: bytes) -> None:
-            async with sem:
-                await c.put((BUCKET, name), data)
-
-        await asyncio.gather(*(put(f"small/{i:06d}", blob) for i in range(small)))
-        big = os.urandom(large_size)
-        await asyncio.gather(*(put(f"large/{i:03d}", big) for i in range(large)))
+SMALL, LARGE = "bench-core", "bench-core-large"  # buckets of the small and the large objects
 
 
-async def ours(endpoint: str, names: list[str], window: int) -> int:
+async def ours(endpoint: str, bucket: str, names: list[str], window: int) -> int:
     config = ClientConfig(window=window, pool_size=max(64, window))
     async with AsyncClient(endpoint, config=config) as c:
         total = 0
-        async for _, data in c.get_many([(BUCKET, n) for n in names], window=window):
+        async for _, data in c.get_many([(bucket, n) for n in names], window=window):
             total += len(data)
         return total
 
 
-async def plain(endpoint: str, names: list[str], window: int, chunked: bool = False) -> int:
+async def plain(
+    endpoint: str, bucket: str, names: list[str], window: int, chunked: bool = False
+) -> int:
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=max(64, window))
     timeout = aiohttp.ClientTimeout(total=None, connect=10, sock_read=60)
     async with aiohttp.ClientSession(
@@ -61,7 +47,7 @@ async def plain(endpoint: str, names: list[str], window: int, chunked: bool = Fa
         async def worker() -> None:
             nonlocal total
             for name in queue:
-                url = URL(f"{endpoint}/v1/objects/{BUCKET}/{name}?provider=ais", encoded=True)
+                url = URL(f"{endpoint}/v1/objects/{bucket}/{name}?provider=ais", encoded=True)
                 while True:
                     async with s.get(url, allow_redirects=False) as r:
                         if r.status in (301, 307):
@@ -83,7 +69,7 @@ async def plain(endpoint: str, names: list[str], window: int, chunked: bool = Fa
 def sdk(endpoint: str, names: list[str]) -> int:
     from aistore.sdk import Client as SdkClient
 
-    bucket = SdkClient(endpoint).bucket(BUCKET)
+    bucket = SdkClient(endpoint).bucket(SMALL)
     return sum(len(bucket.object(n).get_reader().read_all()) for n in names)
 
 
@@ -110,21 +96,19 @@ def main() -> None:
     p.add_argument("--large-window", type=int, default=4)
     p.add_argument("--repeat", type=int, default=5)
     args = p.parse_args()
-    proc, endpoint = start_cluster()
-    try:
-        asyncio.run(populate(endpoint, args.small, args.large, args.large_mib << 20))
-        small = [f"small/{i:06d}" for i in range(args.small)]
-        large = [f"large/{i:03d}" for i in range(args.large)]
+    with serve() as (_, endpoint):
+        small = put_objects(endpoint, SMALL, args.small, 10 << 10)
+        large = put_objects(endpoint, LARGE, args.large, args.large_mib << 20)
         rows = []
         for label, fn, n in [
             (
                 f"aisloader get_many (window {args.window})",
-                run_async(lambda: ours(endpoint, small, args.window)),
+                run_async(lambda: ours(endpoint, SMALL, small, args.window)),
                 len(small),
             ),
             (
                 f"plain aiohttp ({args.window} workers)",
-                run_async(lambda: plain(endpoint, small, args.window)),
+                run_async(lambda: plain(endpoint, SMALL, small, args.window)),
                 len(small),
             ),
             (
@@ -138,15 +122,15 @@ def main() -> None:
         for label, fn in [
             (
                 f"aisloader get_many, {args.large_mib} MiB (window {args.large_window})",
-                run_async(lambda: ours(endpoint, large, args.large_window)),
+                run_async(lambda: ours(endpoint, LARGE, large, args.large_window)),
             ),
             (
                 f"plain aiohttp `read()`, {args.large_mib} MiB ({args.large_window} workers)",
-                run_async(lambda: plain(endpoint, large, args.large_window)),
+                run_async(lambda: plain(endpoint, LARGE, large, args.large_window)),
             ),
             (
                 f"plain aiohttp 1 MiB chunks, {args.large_mib} MiB ({args.large_window} workers)",
-                run_async(lambda: plain(endpoint, large, args.large_window, chunked=True)),
+                run_async(lambda: plain(endpoint, LARGE, large, args.large_window, chunked=True)),
             ),
         ]:
             secs, nbytes = best_of(args.repeat, fn)
@@ -154,9 +138,6 @@ def main() -> None:
         print(f"| measurement (best of {args.repeat}) | result |\n|---|---|")
         for label, value in rows:
             print(f"| {label} | {value} |")
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 if __name__ == "__main__":

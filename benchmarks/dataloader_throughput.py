@@ -22,48 +22,19 @@ Run: ``.venv/bin/python benchmarks/dataloader_throughput.py [--objects 4000] [--
 from __future__ import annotations
 
 import argparse
-import asyncio
-import os
 import resource
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from aisloader import AsyncClient
+from _common import OBJ_PREFIX, cpu_seconds, put_objects, serve
+
 from aisloader.bench import baselines, ours
 from aisloader.bench.meter import Meter
-from aisloader.bench.serve import start_cluster
 
 BUCKET = "bench-dl"
-PREFIX = "small/"
 SIZE = 10 << 10
 BATCH = 64
-
-
-async def populate(endpoint: str, n: int) -> list[str]:
-    """Put ``n`` objects of 10 KiB; return their names."""
-    names = [f"{PREFIX}{i:06d}" for i in range(n)]
-    async with AsyncClient(endpoint) as client:
-        await client.create_bucket(BUCKET, exist_ok=True)
-        sem = asyncio.Semaphore(32)
-
-        async def put(name: str) -> None:
-            async with sem:
-                await client.put((BUCKET, name), os.urandom(SIZE))
-
-        await asyncio.gather(*(put(name) for name in names))
-    return names
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` (0 where /proc is missing)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def client_cpu_seconds() -> float:
@@ -118,7 +89,7 @@ def cells(endpoint: str, names: list[str], window: int, workers: list[int]) -> l
         ),
         Cell(
             f"aisloader get_many, no DataLoader (window {window})",
-            lambda: ours.core(endpoint, BUCKET, PREFIX, window)[0],
+            lambda: ours.core(endpoint, BUCKET, OBJ_PREFIX, window)[0],
         ),
     ]
     for mode in ("map", "iter"):
@@ -136,12 +107,14 @@ def _ours(
     endpoint: str, mode: str, workers: int, window: int, batch: int = BATCH
 ) -> Callable[[], Meter]:
     return lambda: ours.loader(
-        endpoint, BUCKET, mode, PREFIX, workers, batch, "fork", window, max_batch_size=BATCH
+        endpoint, BUCKET, mode, OBJ_PREFIX, workers, batch, "fork", window, max_batch_size=BATCH
     )
 
 
 def _plugin(endpoint: str, mode: str, workers: int) -> Callable[[], Meter]:
-    return lambda: baselines.plugin_loader(endpoint, BUCKET, mode, PREFIX, workers, BATCH, "fork")
+    return lambda: baselines.plugin_loader(
+        endpoint, BUCKET, mode, OBJ_PREFIX, workers, BATCH, "fork"
+    )
 
 
 def report(table: list[Cell], args: argparse.Namespace) -> None:
@@ -173,18 +146,13 @@ def main() -> None:
     p.add_argument("--workers", type=int, nargs="+", default=[0, 2])
     p.add_argument("--repeat", type=int, default=3)
     args = p.parse_args()
-    with tempfile.TemporaryDirectory(prefix="aisloader-bench-dl-") as root:
-        proc, endpoint = start_cluster(root)
-        try:
-            names = asyncio.run(populate(endpoint, args.objects))
-            table = cells(endpoint, names, args.window, args.workers)
-            for _ in range(args.repeat):  # interleaved rounds: drift hits every cell alike
-                for cell in table:
-                    cell.measure(proc.pid, args.objects)
-            report(table, args)
-        finally:
-            proc.terminate()
-            proc.wait(10)
+    with serve("aisloader-bench-dl-") as (pid, endpoint):
+        names = put_objects(endpoint, BUCKET, args.objects, SIZE)
+        table = cells(endpoint, names, args.window, args.workers)
+        for _ in range(args.repeat):  # interleaved rounds: drift hits every cell alike
+            for cell in table:
+                cell.measure(pid, args.objects)
+        report(table, args)
 
 
 if __name__ == "__main__":

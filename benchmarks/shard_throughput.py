@@ -2,14 +2,14 @@
 
 Starts the embedded cluster in its own process (``python -m aisloader serve --root DIR``),
 PUTs S shards × N samples × 3 members (``jpg`` of --jpg-kib KiB of random bytes, ``cls``,
-``json``), then reads every sample once with each reader, each in a fresh Python process so
-its peak RSS is its own. Readers alternate for --repeat rounds; the table shows
-the median round. Peak RSS is measured while reading only: the process resets its ``VmHWM``
-after the imports and the reader's construction (torch's import alone can peak higher than a
-streaming reader ever gets). With --workers > 0 each reader runs under a DataLoader with that
-many workers (fork); memory is then not shown (a forked worker's RSS counts shared library
-pages only once it touches them, so its peak says little); each worker holds what one reader
-holds with --workers 0. Linux only.
+``json``; the package bench's ``shard_bytes``), then reads every sample once with each reader,
+each in a fresh Python process so its peak RSS is its own, through a DataLoader (batches of 32,
+``--workers`` fork workers; 0 reads in that process). Readers alternate for --repeat rounds;
+the table shows the median round. Peak RSS is measured while reading only: the process resets
+its ``VmHWM`` after the imports and the reader's construction (torch's import alone can peak
+higher than a streaming reader ever gets). With --workers > 0 memory is not shown (a forked
+worker's RSS counts shared library pages only once it touches them, so its peak says little);
+each worker holds what one reader holds with --workers 0. Linux only.
 
 Run: ``.venv/bin/python benchmarks/shard_throughput.py [--shards 20] [--samples 1000]``
 """
@@ -17,108 +17,46 @@ Run: ``.venv/bin/python benchmarks/shard_throughput.py [--shards 20] [--samples 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import io
 import json
-import os
 import subprocess
 import sys
-import tarfile
-import tempfile
-import time
 from typing import Any
 
-from aisloader.bench.serve import start_cluster
+from _common import SHARD_PREFIX, put_shards, serve
 
 BUCKET = "bench-shards"
-PREFIX = "shards/"
 READERS = ("aisloader", "official")
 
 
-def make_shard(index: int, samples: int, jpg: int) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        for k in range(samples):
-            key = f"{index:03d}-{k:06d}"
-            meta = json.dumps({"shard": index, "sample": k, "label": k % 10}).encode()
-            for ext, data in (("jpg", os.urandom(jpg)), ("cls", b"%d" % (k % 10)), ("json", meta)):
-                info = tarfile.TarInfo(f"{key}.{ext}")
-                info.size, info.mtime = len(data), 1_700_000_000
-                tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
-async def populate(endpoint: str, shards: int, samples: int, jpg: int) -> int:
-    from aisloader import AsyncClient
-
-    total = 0
-    async with AsyncClient(endpoint) as client:
-        await client.create_bucket(BUCKET, exist_ok=True)
-        for s in range(shards):
-            blob = make_shard(s, samples, jpg)
-            total += len(blob)
-            await client.put((BUCKET, f"{PREFIX}shard-{s:04d}.tar"), blob)
-    return total
-
-
 # ----------------------------------------------------------------- one reader, own process
-
-
-def _nbytes(item: Any) -> int:
-    if isinstance(item, bytes | bytearray):
-        return len(item)
-    if isinstance(item, dict):
-        return sum(_nbytes(v) for v in item.values())
-    if isinstance(item, tuple | list):
-        return sum(_nbytes(v) for v in item)
-    return 0
-
-
-def _keep(batch: list[Any]) -> list[Any]:
-    return batch
 
 
 def make_reader(which: str, endpoint: str) -> Any:
     if which == "aisloader":
         from aisloader.torch import AISShardReader
 
-        return AISShardReader(f"ais://{BUCKET}/{PREFIX}", endpoint=endpoint)
+        return AISShardReader(f"ais://{BUCKET}/{SHARD_PREFIX}", endpoint=endpoint)
     from aistore.pytorch import AISShardReader as PluginShardReader
     from aistore.sdk import Client
 
     bucket = Client(endpoint).bucket(BUCKET)
-    return PluginShardReader(bucket, prefix_map={bucket: PREFIX})
+    return PluginShardReader(bucket, prefix_map={bucket: SHARD_PREFIX})
 
 
 def run_one(which: str, endpoint: str, workers: int) -> dict[str, float]:
-    """Read every sample once; return samples, bytes, seconds and RSS figures."""
-    from torch.utils.data import DataLoader
+    """Read every sample once (batches of 32 through a DataLoader, the way the package's bench
+    reads); return samples, bytes, seconds and RSS figures."""
+    from aisloader.bench.baselines import drive
+    from aisloader.bench.meter import Meter
 
     reader = make_reader(which, endpoint)
     base_rss = _reset_peak_rss()  # imports (torch) peak far above what reading needs
-    samples = nbytes = 0
-    start = time.perf_counter()
-    if workers:
-        loader = DataLoader(
-            reader,
-            batch_size=32,
-            num_workers=workers,
-            multiprocessing_context="fork",
-            collate_fn=_keep,
-        )
-        for batch in loader:
-            samples += len(batch)
-            nbytes += sum(_nbytes(s) for s in batch)
-    else:
-        for sample in reader:
-            samples += 1
-            nbytes += _nbytes(sample)
-    seconds = time.perf_counter() - start
+    meter = drive(Meter(), reader, workers, 32, "fork")
     own = _status_kib("VmHWM") * 1024
     return {
-        "samples": samples,
-        "bytes": nbytes,
-        "seconds": seconds,
+        "samples": meter.objects,
+        "bytes": meter.nbytes,
+        "seconds": (meter.last or meter.started) - meter.started,
         "peak_rss": own,
         "base_rss": base_rss,
     }
@@ -195,25 +133,20 @@ def main() -> None:
     if args.run:  # child mode: one reader, print its figures as JSON
         print(json.dumps(run_one(args.run, args.endpoint, args.workers[0])))
         return
-    with tempfile.TemporaryDirectory(prefix="aisloader-bench-") as root:
-        proc, endpoint = start_cluster(root)
-        try:
-            total = asyncio.run(populate(endpoint, args.shards, args.samples, args.jpg_kib << 10))
-            print(
-                f"{args.shards} shards × {args.samples} samples × 3 members, "
-                f"{total / 1e6:,.0f} MB of shards; median of {args.repeat} rounds\n"
-            )
-            for workers in args.workers:
-                results: dict[str, list[dict[str, float]]] = {w: [] for w in READERS}
-                for _ in range(args.repeat):
-                    for which in READERS:
-                        results[which].append(measure(which, endpoint, workers))
-                counts = {r[-1]["samples"] for r in results.values()}
-                assert len(counts) == 1, f"readers disagree on the sample count: {counts}"
-                print(table(results, workers) + "\n")
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+    with serve("aisloader-bench-") as (_, endpoint):
+        total = put_shards(endpoint, BUCKET, args.shards, args.samples, args.jpg_kib << 10)
+        print(
+            f"{args.shards} shards × {args.samples} samples × 3 members, "
+            f"{total / 1e6:,.0f} MB of shards; median of {args.repeat} rounds\n"
+        )
+        for workers in args.workers:
+            results: dict[str, list[dict[str, float]]] = {w: [] for w in READERS}
+            for _ in range(args.repeat):
+                for which in READERS:
+                    results[which].append(measure(which, endpoint, workers))
+            counts = {r[-1]["samples"] for r in results.values()}
+            assert len(counts) == 1, f"readers disagree on the sample count: {counts}"
+            print(table(results, workers) + "\n")
 
 
 if __name__ == "__main__":

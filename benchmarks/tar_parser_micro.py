@@ -25,8 +25,8 @@ import tarfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 
-from aisloader.core.samples import SampleGrouper, agroup_samples
-from aisloader.core.tar import TarStreamParser, iter_tar_members
+from aisloader.core.tar.members import TarStreamParser, iter_tar_members
+from aisloader.core.tar.samples import SampleGrouper, agroup_samples
 
 MAX_MEMBER = 1 << 26
 

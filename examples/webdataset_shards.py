@@ -56,6 +56,7 @@ def main() -> None:
         reader = AISShardReader(
             f"ais://{BUCKET}/shards/",
             endpoint=url,
+            sample_format="dict",
             shuffle=True,
             seed=42,
             shuffle_buffer=128,

@@ -1,5 +1,12 @@
-"""Fixtures shared by the test packages: one embedded cluster per package (so faults and
-request counters of one package never leak into another's), fresh buckets, a fast client."""
+"""Fixtures shared by the test packages: one embedded cluster, fresh buckets, a fast client.
+
+One cluster serves the whole run. A root fixture cannot be one per package: pytest ties a
+``package`` scope to the package that defines the fixture, and ``tests/`` is not one (nor may
+``tests/torch`` be: it would shadow PyTorch), so it would be one per session anyway. Tests stay
+independent all the same: a test gets a fresh bucket and its faults are cleared after it, and
+request counters are only ever compared before and after (``tests/server`` has its own
+clusters).
+"""
 
 from __future__ import annotations
 
@@ -15,9 +22,9 @@ from aisloader.server import LocalCluster
 _names = itertools.count()
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="session")
 def cluster() -> Iterator[LocalCluster]:
-    """One embedded cluster (proxy + 2 targets) for every test of a package."""
+    """One embedded cluster (proxy + 2 targets) for every test of the run."""
     with LocalCluster(targets=2) as c:
         yield c
 
@@ -34,6 +41,6 @@ def bucket(cluster: LocalCluster, request: pytest.FixtureRequest) -> Iterator[st
 
 @pytest.fixture
 async def client(cluster: LocalCluster) -> AsyncIterator[AsyncClient]:
-    """An AsyncClient on the package's cluster with fast backoffs."""
+    """An AsyncClient on the cluster with fast backoffs."""
     async with AsyncClient(cluster.endpoint, config=FAST) as c:
         yield c

@@ -23,8 +23,9 @@ from aisloader.bench.report import Result, render_table, write_json, write_plot
 from aisloader.bench.serve import start_cluster
 from aisloader.config import ClientConfig
 from aisloader.core.client import AsyncClient
-from aisloader.core.manifest import Manifest
-from aisloader.core.sources import build_manifest, sources
+from aisloader.core.listing.lister import build_manifest
+from aisloader.core.listing.manifest import Manifest
+from aisloader.core.listing.sources import sources
 from aisloader.errors import AISLoaderError
 
 __all__ = ["cells", "main"]

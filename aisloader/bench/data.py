@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 from aisloader.bench.options import BenchOptions
 from aisloader.core.client import AsyncClient
-from aisloader.core.fetch import ordered_window
+from aisloader.core.stages.window import ordered_window
 
 __all__ = ["OBJ_PREFIX", "SHARD_PREFIX", "generate", "object_names", "shard_bytes"]
 

@@ -20,7 +20,8 @@ def core(endpoint: str, bucket: str, prefix: str, window: int) -> tuple[Meter, i
 
 async def _core(endpoint: str, bucket: str, prefix: str, window: int) -> tuple[Meter, int]:
     from aisloader.core.client import AsyncClient
-    from aisloader.core.sources import build_manifest, sources
+    from aisloader.core.listing.lister import build_manifest
+    from aisloader.core.listing.sources import sources
 
     meter = Meter()
     config = ClientConfig.from_env(window=window)
@@ -69,7 +70,7 @@ def _dataset(mode: str, url: str, endpoint: str, config: ClientConfig, max_batch
     if mode == "iter":
         return ours.AISIterDataset(url, **common)
     if mode == "shard":
-        return ours.AISShardReader(url, **common)
+        return ours.AISShardReader(url, sample_format="dict", **common)
     if mode == "batch":
         return ours.AISBatchIterDataset(url, max_batch_size=max_batch, **common)
     raise ValueError(f"unknown mode {mode!r}")

@@ -9,8 +9,8 @@ from typing import Any
 import msgspec
 
 from aisloader.config import ClientConfig
-from aisloader.core.http import Http, Request
-from aisloader.core.wire import BucketEntry, LsoPage, ObjectEntry, action_body, lso_body
+from aisloader.core.http.session import Http, Request
+from aisloader.core.http.wire import BucketEntry, LsoPage, ObjectEntry, action_body, lso_body
 from aisloader.errors import BucketAlreadyExists, BucketNotFound, ConfigError, DataError
 from aisloader.refs import Bucket, normalize_provider, parse_source_url
 

@@ -2,30 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterable, Iterable
+from collections.abc import AsyncGenerator
 from types import TracebackType
 
 from aisloader.config import ClientConfig, endpoint_from_env
-from aisloader.core.batch import BatchEntry, BatchValue, OutputFormat, get_batch
+from aisloader.core.batch.fetcher import BatchFetcher
 from aisloader.core.buckets import BucketLike, BucketOps
-from aisloader.core.fetch import amap, ordered_window
-from aisloader.core.http import Http, Request
-from aisloader.core.payload import Payload, PutData
-from aisloader.core.reader import ByteRange, ObjectReader
-from aisloader.core.retry import Stats
-from aisloader.core.wire import ObjectProps, props_from_headers
+from aisloader.core.http.payload import Payload, PutData
+from aisloader.core.http.reader import ByteRange, ObjectReader
+from aisloader.core.http.retry import Stats
+from aisloader.core.http.session import Http, Request
+from aisloader.core.http.wire import ObjectProps, props_from_headers
+from aisloader.core.many import ManyOps, object_ref
 from aisloader.errors import ConfigError, ObjectNotFound
-from aisloader.refs import ObjectRef, RefLike, as_ref
+from aisloader.etl import Etl, EtlLike
+from aisloader.refs import RefLike
 
 __all__ = ["AsyncClient", "BucketLike"]
 
 _HEAD_PROPS = "name,size,checksum,atime,version"
 
 
-class AsyncClient(BucketOps):
+class AsyncClient(BucketOps, ManyOps):
     """Asyncio client of one AIS cluster. Use ``async with`` (or call :meth:`aclose`).
 
-    Bucket operations and ``list_objects`` come from :class:`~aisloader.core.buckets.BucketOps`.
+    Bucket operations and ``list_objects`` come from :class:`~aisloader.core.buckets.BucketOps`;
+    the many-object reads (``get_many``, ``get_batch``, ``get_all``, ``get_parallel``,
+    ``sizes``) from :class:`~aisloader.core.many.ManyOps`.
 
     Args:
         endpoint: proxy URL; defaults to ``$AIS_ENDPOINT``.
@@ -39,16 +42,15 @@ class AsyncClient(BucketOps):
         self.endpoint = endpoint_from_env(endpoint)
         self.config = ClientConfig.from_env() if config is None else config
         self._http = Http(self.endpoint, self.config)
-        self.batch_api_available = True
-        """False once the cluster answered that get-batch is not available (set by core.batch)."""
+        self._batch = BatchFetcher(self._http, self.config, self.get)
 
     def __repr__(self) -> str:
         return f"AsyncClient({self.endpoint!r})"
 
     @property
-    def http(self) -> Http:
-        """The HTTP layer (session, retries, error translation), for the core's own stages."""
-        return self._http
+    def batch_api_available(self) -> bool:
+        """False once the cluster answered that it has no get-batch (GETs serve it then)."""
+        return self._batch.available
 
     @property
     def stats(self) -> Stats:
@@ -70,15 +72,22 @@ class AsyncClient(BucketOps):
     # ------------------------------------------------------------------ objects
 
     async def get(
-        self, ref: RefLike, *, byte_range: ByteRange | None = None, archpath: str | None = None
+        self,
+        ref: RefLike,
+        *,
+        byte_range: ByteRange | None = None,
+        archpath: str | None = None,
+        etl: EtlLike = None,
     ) -> bytes:
-        """The object's bytes (or a range of them, or one archive member).
+        """The object's bytes (or a range of them, or one archive member), transformed by the
+        cluster when ``etl`` names a server-side ETL.
 
         Raises:
             ObjectNotFound: no such object or member. RangeNotSatisfiable: bad range.
+            ETLNotFound: the object exists but the cluster runs no such ETL.
             AISError, TransportError: as usual. IncompleteRead, ChecksumMismatch: bad bytes.
         """
-        reader = ObjectReader(self._http, _ref(ref), byte_range=byte_range, archpath=archpath)
+        reader = self._reader(ref, byte_range, archpath, etl)
         chunks = []
         try:
             while chunk := await reader.read():
@@ -88,14 +97,19 @@ class AsyncClient(BucketOps):
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     async def get_stream(
-        self, ref: RefLike, *, byte_range: ByteRange | None = None, archpath: str | None = None
+        self,
+        ref: RefLike,
+        *,
+        byte_range: ByteRange | None = None,
+        archpath: str | None = None,
+        etl: EtlLike = None,
     ) -> AsyncGenerator[bytes, None]:
         """The object's bytes as chunks of up to ``config.chunk_size``; retried transparently.
 
         Raises:
             Same as :meth:`get`.
         """
-        reader = ObjectReader(self._http, _ref(ref), byte_range=byte_range, archpath=archpath)
+        reader = self._reader(ref, byte_range, archpath, etl)
         try:
             while chunk := await reader.read():
                 yield chunk
@@ -109,6 +123,7 @@ class AsyncClient(BucketOps):
         *,
         byte_range: ByteRange | None = None,
         archpath: str | None = None,
+        etl: EtlLike = None,
     ) -> int:
         """Read the object into ``buffer``; return the byte count.
 
@@ -117,7 +132,7 @@ class AsyncClient(BucketOps):
             Same as :meth:`get` otherwise.
         """
         view = memoryview(buffer).cast("B")
-        reader = ObjectReader(self._http, _ref(ref), byte_range=byte_range, archpath=archpath)
+        reader = self._reader(ref, byte_range, archpath, etl)
         try:
             await reader.open()
             if reader.size is not None and reader.size > len(view):
@@ -131,13 +146,21 @@ class AsyncClient(BucketOps):
             await reader.aclose()
         return reader.delivered
 
+    def _reader(
+        self, ref: RefLike, byte_range: ByteRange | None, archpath: str | None, etl: EtlLike
+    ) -> ObjectReader:
+        spec = Etl.of(etl)
+        return ObjectReader(
+            self._http, object_ref(ref), byte_range=byte_range, archpath=archpath, etl=spec
+        )
+
     async def head(self, ref: RefLike) -> ObjectProps:
         """The object's properties (size, checksum, atime, version, presence).
 
         Raises:
             ObjectNotFound: no such object. AISError, TransportError: as usual.
         """
-        r = _ref(ref)
+        r = object_ref(ref)
         params = {**r.bucket.query, "props": _HEAD_PROPS}
         req = Request("HEAD", r.path, r.uri, True, params, uname=r.uname)
         resp = await self._http.send(req, self._http.attempts())
@@ -153,7 +176,7 @@ class AsyncClient(BucketOps):
         Raises:
             ConfigError: unsupported ``data``. AISError, TransportError: as usual.
         """
-        r = _ref(ref)
+        r = object_ref(ref)
         payload = Payload(data, self.config.chunk_size)
         req = Request("PUT", r.path, r.uri, True, r.bucket.query, payload=payload)
         resp = await self._http.send(req, self._http.attempts())
@@ -167,63 +190,9 @@ class AsyncClient(BucketOps):
             ObjectNotFound: no such object and ``missing_ok`` is false.
             AISError, TransportError: as usual.
         """
-        r = _ref(ref)
+        r = object_ref(ref)
         try:
             await self._http.fetch(Request("DELETE", r.path, r.uri, True, r.bucket.query))
         except ObjectNotFound:
             if not missing_ok:
                 raise
-
-    def get_many(
-        self,
-        refs: Iterable[RefLike] | AsyncIterable[RefLike],
-        *,
-        window: int | None = None,
-        ordered: bool = True,
-    ) -> AsyncGenerator[tuple[ObjectRef, bytes], None]:
-        """Fetch many objects with at most ``window`` GETs in flight (an async generator).
-
-        ``refs`` is consumed lazily. Pairs come in request order, or in completion order
-        with ``ordered=False``. Stopping early (``aclose()``, or garbage collection after a
-        ``break``) cancels and awaits the GETs in flight.
-
-        Raises:
-            ConfigError: a malformed reference (raised while iterating).
-            Same as :meth:`get`, for the first failing object (the rest are cancelled).
-        """
-        return ordered_window(amap(_ref, refs), self.get, window or self.config.window, ordered)
-
-    def get_batch(
-        self,
-        entries: Iterable[BatchEntry | RefLike] | AsyncIterable[BatchEntry | RefLike],
-        *,
-        batch_size: int | None = None,
-        output_format: OutputFormat = ".tar",
-        streaming: bool = True,
-        continue_on_error: bool = True,
-    ) -> AsyncGenerator[tuple[BatchEntry, BatchValue], None]:
-        """Many objects (or archive members / ranges) per request, in request order.
-
-        See :mod:`aisloader.core.batch`. A missing entry yields an ``ObjectNotFound`` value
-        (``continue_on_error=True``) instead of bytes.
-
-        Raises:
-            ObjectNotFound: a missing entry with ``continue_on_error=False``.
-            ConfigError: an unknown output format or batch size < 1.
-            IncompleteRead: the stream kept ending early after the retry budget.
-        """
-        return get_batch(
-            self,
-            entries,
-            batch_size=batch_size,
-            output_format=output_format,
-            streaming=streaming,
-            continue_on_error=continue_on_error,
-        )
-
-
-def _ref(ref: RefLike) -> ObjectRef:
-    try:
-        return as_ref(ref)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None

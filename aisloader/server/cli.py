@@ -15,10 +15,22 @@ from aisloader.server.cluster import LocalCluster
 
 __all__ = ["main"]
 
+_EPILOG = """\
+inline ETL (GET /v1/objects/BUCKET/OBJ?etl_name=NAME[&etl_args=ARGS]), built in:
+  echo     the object unchanged
+  upper    the object's bytes upper-cased (ASCII)
+  md5      the lowercase hex MD5 of the object
+  prefix   etl_args + the object (etl_args required)
+also with &archpath=MEMBER; not with a Range header, nor on get-batch (/v1/ml/moss).
+Python code embedding the cluster adds its own with LocalCluster.register_etl()."""
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m aisloader serve", description="Run an embedded AIS-compatible cluster."
+        prog="python -m aisloader serve",
+        description="Run an embedded AIS-compatible cluster.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--root", help="storage directory (objects persist); default: a temp dir")
     p.add_argument("--port", type=int, default=0, help="proxy port (default: any free port)")

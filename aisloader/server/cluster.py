@@ -1,4 +1,10 @@
-"""`LocalCluster`: a proxy and N targets on loopback ports, all served by one event loop."""
+"""`LocalCluster`: a proxy and N targets on loopback ports, all served by one event loop.
+
+This is where the pieces meet: each node gets an aiohttp app (`nodes.app.make_app`) whose
+routes are its role's handler classes, the proxy's `ProxyHandlers` + `AdminHandlers` +
+`BatchProxyHandlers` or a target's `TargetHandlers` + `BatchTargetHandlers`, over one `Shared`
+state and one get-batch `BatchState`.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +14,24 @@ import shutil
 import tempfile
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 
 from aiohttp import web
 
 from aisloader.server import hrw
+from aisloader.server.batch.proxy import BatchProxyHandlers
+from aisloader.server.batch.routing import BatchState
+from aisloader.server.batch.target import BatchTargetHandlers
+from aisloader.server.batch.work import WorkRegistry
 from aisloader.server.faults import Fault
 from aisloader.server.names import BucketId, parse_bucket
-from aisloader.server.nodes import Node, Shared, make_app
-from aisloader.server.proxy import proxy_routes
+from aisloader.server.nodes.app import make_app
+from aisloader.server.nodes.proxy import AdminHandlers, ProxyHandlers
+from aisloader.server.nodes.state import Node, Shared
+from aisloader.server.nodes.target import TargetHandlers
 from aisloader.server.store import Store
-from aisloader.server.target import target_routes
 
 __all__ = ["LocalCluster"]
 
@@ -49,6 +60,12 @@ class LocalCluster:
     removed on stop, when ``root`` is None). ``get_batch=False`` turns get-batch
     (``/v1/ml/moss``) off: it then answers 501 ErrNotImpl, for testing clients' fallback.
 
+    Inline ETL: ``GET ...?etl_name=NAME[&etl_args=ARGS]`` returns the object (or, with
+    ``archpath``, the archive member) transformed by the ETL registered as NAME. Built-ins:
+    ``echo``, ``upper``, ``md5`` (hex digest) and ``prefix`` (``etl_args`` + data); add your own
+    with `register_etl`. An unknown name is a 404 the SDK maps to ``ErrETLNotFound``; get-batch
+    refuses ``etl_name`` (400). ``stats()["etl.calls"]`` counts the transforms applied.
+
     Raises:
         ValueError: when ``targets`` < 1.
     """
@@ -70,7 +87,8 @@ class LocalCluster:
         self.host, self.port, self.seed = host, port, seed
         proxy = Node(hrw.make_daemon_id("p", seed, 0), "proxy")
         tnodes = [Node(hrw.make_daemon_id("t", seed, i), "target") for i in range(targets)]
-        self._shared = Shared(Store(self.root), proxy, tnodes, seed, get_batch=get_batch)
+        self._shared = Shared(Store(self.root), proxy, tnodes, seed)
+        self._batch = BatchState(WorkRegistry(seed=seed), enabled=get_batch)
         self.endpoint = ""
         self.target_endpoints: list[str] = []
         self._runners: list[web.AppRunner] = []
@@ -84,10 +102,8 @@ class LocalCluster:
         nodes = [(sh.proxy, self.port), *((t, 0) for t in sh.targets)]
         try:
             for node, port in nodes:
-                routes = proxy_routes(sh) if node.role == "proxy" else target_routes(sh, node)
-                runner = web.AppRunner(
-                    make_app(sh, node, routes), access_log=None, shutdown_timeout=1.0
-                )
+                app = make_app(sh, node, self._routes(node))
+                runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
                 await runner.setup()
                 self._runners.append(runner)
                 site = web.TCPSite(runner, self.host, port, backlog=_BACKLOG)
@@ -99,6 +115,16 @@ class LocalCluster:
         sh.build_smap()
         self.endpoint = sh.proxy.url
         self.target_endpoints = [t.url for t in sh.targets]
+
+    def _routes(self, node: Node) -> list[web.RouteDef]:
+        sh, batch = self._shared, self._batch
+        if node.role == "proxy":
+            return [
+                *ProxyHandlers(sh).routes(),
+                *AdminHandlers(sh).routes(),
+                *BatchProxyHandlers(sh, batch).routes(),
+            ]
+        return [*TargetHandlers(sh, node).routes(), *BatchTargetHandlers(sh, node, batch).routes()]
 
     async def _astop(self) -> None:
         runners, self._runners = self._runners, []
@@ -201,9 +227,35 @@ class LocalCluster:
         """Remove all fault rules."""
         self._shared.faults.clear()
 
+    def register_etl(self, name: str, fn: Callable[[bytes, str | None], bytes]) -> None:
+        """Register ``fn`` as the ETL ``name`` on every node (thread-safe, also while serving).
+
+        ``fn(data, etl_args)`` gets the whole object (or archive member) and the raw
+        ``etl_args`` query value (None when absent) and returns the bytes to send. It runs in a
+        worker thread, possibly several calls at once. Raising
+        `aisloader.server.EtlArgsError` answers 400; any other exception answers 500.
+
+        Names are 1 to 32 characters of ``[a-z0-9-]``, not starting with ``-`` (AIS also
+        wants at least 6; the built-ins ``echo``, ``upper``, ``md5``, ``prefix`` are shorter).
+
+        Raises:
+            ValueError: for an invalid name, or one already registered (built-ins included).
+            TypeError: when ``fn`` is not callable.
+        """
+        self._shared.etls.register(name, fn)
+
+    def unregister_etl(self, name: str) -> None:
+        """Remove the ETL ``name`` (a built-in too); GETs naming it then answer 404.
+
+        Raises:
+            KeyError: when no ETL of that name is registered.
+        """
+        self._shared.etls.unregister(name)
+
     def stats(self) -> dict[str, int]:
-        """Counters: ``{role}.{METHOD}`` requests, ``proxy.redirects``, ``faults.{kind}``."""
-        out = self._shared.stats.snapshot()
+        """Counters: ``{role}.{METHOD}`` requests, ``proxy.redirects``, ``faults.{kind}``,
+        ``etl.calls`` (transforms applied) and ``etl.errors`` (ETL calls that failed)."""
+        out = {"etl.calls": 0, "etl.errors": 0} | self._shared.stats.snapshot()
         snap = self._shared.faults.snapshot()
         out |= {f"faults.{k}": v for k, v in snap["injected_by_kind"].items()}
         return out

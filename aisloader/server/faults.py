@@ -1,9 +1,10 @@
 """Deterministic fault injection rules and their decision engine.
 
 A decision depends only on ``(seed, rule index, method, path+query without the redirect
-marker, n-th occurrence of that exact request)`` for ``fraction`` rules, so it does not depend on
-how concurrent requests interleave. ``every=k`` rules fire on every k-th matching request (that
-one counts in arrival order). The first rule that fires wins; every matching rule still counts.
+marker, n-th occurrence of that exact request)`` for ``fraction`` rules (`fault_key` builds that
+key), so it does not depend on how concurrent requests interleave. ``every=k`` rules fire on
+every k-th matching request (that one counts in arrival order). The first rule that fires wins;
+every matching rule still counts.
 """
 
 from __future__ import annotations
@@ -15,13 +16,32 @@ from typing import Any, Literal, cast
 
 import xxhash
 
-__all__ = ["BODY_KINDS", "Fault", "FaultEngine"]
+__all__ = ["BODY_KINDS", "Fault", "FaultEngine", "fault_key", "parse_faults_body"]
 
 FaultKind = Literal["status", "reset", "truncate", "latency", "slow"]
 Hop = Literal["proxy", "target", "any"]
 KINDS = ("status", "reset", "truncate", "latency", "slow")
 BODY_KINDS = frozenset({"reset", "truncate", "slow"})
 _MAX_KEYS = 1_000_000  # bound on remembered per-request occurrence counters
+_MARKER = ("pid=", "utm=", "tid=")  # redirect marker query parameters
+_BATCH_DT_PATH = "/v1/ml/moss/"  # a designated target's get-batch URL starts with this
+
+
+def fault_key(method: str, raw_path: str, raw_query: str) -> str:
+    """The determinism key of a request: ``METHOD path?query`` without the redirect marker.
+
+    A designated target's get-batch URL ``/v1/ml/moss[/b]/{xid}/{wid}/{nat}`` also loses its job
+    and work ids, so a decision on it depends, as for any other request, on the n-th occurrence
+    of the same request, not on which target was designated or on an id that changes per batch.
+    """
+    kept = "&".join(p for p in raw_query.split("&") if p and not p.startswith(_MARKER))
+    path = raw_path
+    if path.startswith(_BATCH_DT_PATH):
+        parts = path.split("/")
+        if len(parts) >= 7:
+            parts[-3] = parts[-2] = "-"
+        path = "/".join(parts)
+    return f"{method} {path}?{kept}"
 
 
 @dataclass(frozen=True)

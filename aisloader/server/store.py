@@ -6,12 +6,12 @@ into place when complete so a reader never sees half an object.
 
 In-memory caches, all guarded by one lock: per-object metadata (checksum, version) keyed by
 ``(mtime_ns, size)`` and recomputed lazily for files found on disk, and a sorted name index per
-bucket that PUT and DELETE keep up to date, so paging a large bucket costs O(page), not a walk.
+bucket (`aisloader.server.bucketindex`) that PUT and DELETE keep up to date, so paging a large
+bucket costs O(page), not a walk.
 """
 
 from __future__ import annotations
 
-import bisect
 import os
 import shutil
 import threading
@@ -23,6 +23,7 @@ from typing import IO
 
 import xxhash
 
+from aisloader.server.bucketindex import BucketIndex, Entry
 from aisloader.server.errors import EmuError, not_found_bucket
 from aisloader.server.names import BucketId, check_object_name, parse_bucket
 
@@ -39,15 +40,6 @@ class ObjMeta:
     size: int
     cksum: str
     version: int
-
-
-@dataclass
-class _Index:
-    names: list[str]
-    info: dict[str, tuple[int, int]]  # name -> (size, mtime_ns)
-
-
-Entry = tuple[str, int, int]  # (name, size, mtime_ns)
 
 
 def checksum_file(f: IO[bytes]) -> str:
@@ -70,7 +62,7 @@ class Store:
         self._buckets: dict[BucketId, Path] = {}
         self._created: dict[BucketId, int] = {}
         self._meta: dict[str, ObjMeta] = {}
-        self._index: dict[BucketId, _Index] = {}
+        self._index: dict[BucketId, BucketIndex] = {}
         self._gen: dict[BucketId, int] = {}
         shutil.rmtree(self._tmp, ignore_errors=True)
         self._tmp.mkdir(parents=True)
@@ -194,9 +186,7 @@ class Store:
             self._gen[b] = self._gen.get(b, 0) + 1
             idx = self._index.get(b)
             if idx is not None:
-                if name not in idx.info:
-                    bisect.insort(idx.names, name)
-                idx.info[name] = (st.st_size, st.st_mtime_ns)
+                idx.put(name, st.st_size, st.st_mtime_ns)
         return meta
 
     def put_bytes(self, b: BucketId, name: str, data: bytes) -> ObjMeta:
@@ -217,9 +207,8 @@ class Store:
             self._meta.pop(str(path), None)
             self._gen[b] = self._gen.get(b, 0) + 1
             idx = self._index.get(b)
-            if idx is not None and idx.info.pop(name, None) is not None:
-                i = bisect.bisect_left(idx.names, name)
-                del idx.names[i]
+            if idx is not None:
+                idx.remove(name)
         bdir = self.bucket_dir(b)
         parent = path.parent
         while parent != bdir:
@@ -258,21 +247,6 @@ class Store:
 
     # ---------------------------------------------------------------- listing
 
-    def _walk(self, bdir: Path) -> _Index:
-        info: dict[str, tuple[int, int]] = {}
-        stack = [""]
-        while stack:
-            rel = stack.pop()
-            with os.scandir(bdir / rel if rel else bdir) as it:
-                for e in it:
-                    name = f"{rel}/{e.name}" if rel else e.name
-                    if e.is_dir(follow_symlinks=False):
-                        stack.append(name)
-                    elif e.is_file(follow_symlinks=False):
-                        st = e.stat(follow_symlinks=False)
-                        info[name] = (st.st_size, st.st_mtime_ns)
-        return _Index(sorted(info), info)
-
     def ensure_index(self, b: BucketId) -> None:
         """Build the sorted name index of ``b`` if missing (blocking walk; run in a thread).
 
@@ -284,13 +258,13 @@ class Store:
                 if b in self._index:
                     return
                 gen = self._gen.get(b, 0)
-            idx = self._walk(self.bucket_dir(b))
+            idx = BucketIndex.walk(self.bucket_dir(b))
             with self._lock:
                 if self._gen.get(b, 0) == gen and b in self._buckets:
                     self._index[b] = idx
                     return
         with self._lock:
-            self._index[b] = self._walk(self.bucket_dir(b))
+            self._index[b] = BucketIndex.walk(self.bucket_dir(b))
 
     def page(self, b: BucketId, prefix: str, after: str, limit: int) -> list[Entry]:
         """Up to ``limit`` objects named ``> after`` with ``prefix``, sorted (index must exist)."""
@@ -298,23 +272,10 @@ class Store:
             idx = self._index.get(b)
             if idx is None:
                 raise EmuError(500, f"{b.display}: listing index missing")
-            names = idx.names
-            i = bisect.bisect_left(names, prefix)
-            if after:
-                i = max(i, bisect.bisect_right(names, after))
-            out: list[Entry] = []
-            while i < len(names) and len(out) < limit:
-                name = names[i]
-                if not name.startswith(prefix):
-                    break
-                size, mtime = idx.info[name]
-                out.append((name, size, mtime))
-                i += 1
-            return out
+            return idx.page(prefix, after, limit)
 
     def stat_entry(self, b: BucketId, name: str) -> Entry | None:
         """The indexed ``(name, size, mtime_ns)`` of one object, if present."""
         with self._lock:
             idx = self._index.get(b)
-            got = idx.info.get(name) if idx else None
-            return (name, got[0], got[1]) if got else None
+            return idx.get(name) if idx else None

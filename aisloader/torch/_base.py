@@ -1,82 +1,71 @@
-"""What every iterable dataset shares: sources, connection, epoch, rank × worker part, the
-node-shared listing, and the consuming loop (progress bar, transform, ``make_sample``)."""
+"""What every iterable dataset shares: a core epoch stream, a connection, and the consuming loop.
+
+A dataset is configuration: an unbound :class:`~aisloader.core.streams.base.EpochStream` (the
+sources, options, seed and shuffle), a :class:`~aisloader.torch._conn.TorchConn` (endpoint +
+config, found from the arguments, the SDK sources' cluster or the environment),
+the transform and the rank override. Each ``__iter__`` binds a copy of the stream to this
+process's part (rank × DataLoader worker) and epoch, lists once per node if the stream needs the
+whole listing (shared through a file by the workers), and reads the stream's lists of items
+through the bridge. All async work happens in the core stream; this module only consumes it.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from torch.utils.data import IterableDataset
 from tqdm import tqdm
 
 from aisloader.config import ClientConfig
-from aisloader.core.client import AsyncClient
-from aisloader.core.manifest import Manifest
-from aisloader.core.order import Part
-from aisloader.core.sources import Source, build_manifest, sources
-from aisloader.torch._bridge import Conn
+from aisloader.core.listing.manifest import Manifest
+from aisloader.core.streams.base import EpochStream
+from aisloader.core.streams.order import Part
 from aisloader.torch._cache import SharedManifest
+from aisloader.torch._conn import TorchConn
 from aisloader.torch._env import current_part, dist_snapshot
 
 __all__ = ["EpochIterable", "ObjectIterable"]
 
 
 class EpochIterable(IterableDataset[Any]):
-    """Base of the iterable datasets (see module docs); subclasses define the listing and the
-    async stream of one epoch for one part."""
+    """Base of the iterable datasets (see module docs)."""
 
     def __init__(
         self,
-        ais_source_list: Any,
-        prefix_map: Mapping[Any, str | Sequence[str] | None] | None,
+        stream: EpochStream[Any],
         *,
+        origin: Any = (),
         client: Any = None,
         endpoint: str | None = None,
         config: ClientConfig | None = None,
-        shuffle: bool = False,
-        seed: int = 0,
         transform: Callable[[Any], Any] | None = None,
         show_progress: bool = False,
         rank: int | None = None,
         world_size: int | None = None,
     ) -> None:
-        self._sources: tuple[Source, ...] = sources(ais_source_list, prefix_map)
-        self._conn = Conn(endpoint, config, client)
-        self._shuffle, self._seed = shuffle, seed
+        self._stream = stream
+        self._conn = TorchConn(endpoint, config, client, origin)
         self._transform, self._show_progress = transform, show_progress
         self._rank, self._world_size = rank, world_size
         self._snapshot: tuple[int, int] | None = None
         self._epoch, self._iterations = 0, 0
         self._manifest: Manifest | None = None
         self._shared = SharedManifest(uuid.uuid4().hex)
+        self._live: EpochStream[Any] | None = None  # the stream of the current iteration
 
-    # --- for subclasses -------------------------------------------------------------------
-    async def _list(self, client: AsyncClient) -> Manifest:
-        """List the sources into a manifest."""
-        raise NotImplementedError
-
-    def _stream(
-        self, client: AsyncClient, part: Part, epoch: int, manifest: Manifest | None
-    ) -> AsyncIterator[Any]:
-        """The raw items of one epoch for one part (runs on the loop thread)."""
-        raise NotImplementedError
-
-    def _needs_manifest(self, part: Part) -> bool:
-        return part.count > 1 or self._shuffle
+    @property
+    def _sources(self) -> tuple[Any, ...]:
+        return self._stream.sources
 
     def make_sample(self, item: Any) -> Any:
         """Turn one raw item (after ``transform``) into a sample."""
         return item
 
-    def _unpack(self, items: Iterator[Any]) -> Iterator[Any]:
-        """The raw items in what the bridge delivers (a subclass that sends lists flattens)."""
-        return items
-
     def _apply_transform(self, item: Any) -> Any:
         return item if self._transform is None else self._transform(item)
 
-    # --- public ---------------------------------------------------------------------------
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch (shuffle order). Call with the same value on every rank.
 
@@ -91,44 +80,50 @@ class EpochIterable(IterableDataset[Any]):
     def manifest(self) -> Manifest:
         """The listing, made once per node and cached (lists now if needed)."""
         if self._manifest is None:
-            self._manifest = self._shared.get(lambda: self._conn.run_short_lived(self._list))
+            stream = self._stream
+            self._manifest = self._shared.get(
+                lambda: self._conn.run_short_lived(lambda c: stream.bind(c).manifest())
+            )
         return self._manifest
 
     def _part(self) -> Part:
         return current_part(self._rank, self._world_size, self._snapshot)
 
+    def _part_size(self) -> int:
+        """Items this rank reads per epoch (all its DataLoader workers together)."""
+        return self._stream.bind(part=self._part()).part_size(self.manifest())
+
     def __iter__(self) -> Iterator[Any]:
         part = self._part()
-        epoch = self._epoch + self._iterations
+        stream = self._stream.bind(part=part, epoch=self._epoch + self._iterations)
         self._iterations += 1
-        if self._manifest is None and self._needs_manifest(part):
+        if self._manifest is None and stream.lists_ahead:
             self.manifest()
-        manifest = self._manifest
+        stream = stream.bind(manifest=self._manifest)
 
-        async def produce(client: AsyncClient) -> AsyncIterator[Any]:
-            stream = self._stream(client, part, epoch, manifest)
-            try:
-                async for item in stream:
-                    yield item
-            finally:
-                await stream.aclose()  # type: ignore[attr-defined]
+        def produce(client: Any) -> Any:
+            self._live = stream.bind(client)
+            return self._live.batches()
 
-        items = self._conn.iterate(produce)
-        desc = f"part {part.index}/{part.count}"
-        bar = tqdm(desc=desc, unit="sample", disable=not self._show_progress)
+        lists = self._conn.iterate(produce)
+        bar = tqdm(
+            desc=f"part {part.index}/{part.count}", unit="sample", disable=not self._show_progress
+        )
         try:
-            for item in self._unpack(items):
-                bar.update()
-                yield self.make_sample(self._apply_transform(item))
+            for items in lists:
+                for item in items:
+                    bar.update()
+                    yield self.make_sample(self._apply_transform(item))
+            if self._manifest is None and self._live is not None:
+                self._manifest = self._live.listed  # later epochs reuse a streamed listing
         finally:
             bar.close()
-            close = getattr(items, "close", None)
-            if close is not None:
-                close()
+            lists.close()
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_snapshot"] = dist_snapshot() or self._snapshot
+        state["_live"] = None
         return state
 
 
@@ -138,12 +133,7 @@ class ObjectIterable(EpochIterable):
 
     def __len__(self) -> int:
         """Objects this rank reads per epoch (all its DataLoader workers together)."""
-        part = self._part()
-        return len(range(part.index, len(self.manifest()), part.count))
-
-    async def _list(self, client: AsyncClient) -> Manifest:
-        page_size = client.config.list_page_size or None
-        return await build_manifest(client, self._sources, page_size=page_size)
+        return self._part_size()
 
     def _apply_transform(self, item: Any) -> Any:
         name, data = item

@@ -14,7 +14,7 @@ import weakref
 from collections.abc import Callable
 from pathlib import Path
 
-from aisloader.core.manifest import Manifest
+from aisloader.core.listing.manifest import Manifest
 
 __all__ = ["SharedManifest"]
 

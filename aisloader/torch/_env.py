@@ -12,7 +12,7 @@ import os
 import torch.distributed as dist
 from torch.utils.data import get_worker_info
 
-from aisloader.core.order import Part, split
+from aisloader.core.streams.order import Part, split
 
 __all__ = ["current_part", "dist_snapshot"]
 

@@ -16,11 +16,11 @@ from typing import Any
 from torch.utils.data import Dataset
 
 from aisloader.config import ClientConfig
-from aisloader.core.batch import BatchEntry, get_batch
-from aisloader.core.fetch import ordered_window
-from aisloader.core.shard_index import MemberRef, ShardIndex, build_shard_index
-from aisloader.core.sources import sources
-from aisloader.torch._bridge import Conn
+from aisloader.core.batch.entry import BatchEntry
+from aisloader.core.listing.shard_index import ShardIndex, build_shard_index
+from aisloader.core.listing.sources import sources
+from aisloader.etl import Etl, EtlLike
+from aisloader.torch._conn import TorchConn, source_items
 
 __all__ = ["AISShardMapDataset"]
 
@@ -39,6 +39,8 @@ class AISShardMapDataset(Dataset[Sample]):
         transform: applied to each sample dict in the consuming process.
         use_batch_api: read a batch's members with one get-batch request (archpath entries)
             instead of concurrent archpath GETs.
+        etl_name: a server-side ETL applied to every member the cluster serves (members are
+            then read with GETs: get-batch applies no ETL).
 
     Raises:
         ConfigError: bad sources, or no shard member matched.
@@ -56,8 +58,10 @@ class AISShardMapDataset(Dataset[Sample]):
         config: ClientConfig | None = None,
         transform: Callable[[Sample], Any] | None = None,
         use_batch_api: bool = False,
+        etl_name: EtlLike = None,
     ) -> None:
-        self._conn = Conn(endpoint, config, client)
+        self._conn = TorchConn(endpoint, config, client, source_items(ais_source_list, prefix_map))
+        self._etl = Etl.of(etl_name)
         self._transform = transform
         self._use_batch_api = use_batch_api
         if isinstance(index, str | Path):
@@ -84,21 +88,9 @@ class AISShardMapDataset(Dataset[Sample]):
 
     def __getitems__(self, indices: Sequence[int]) -> list[Any]:
         samples = [self._index.sample(i) for i in indices]
-        members = [m for _, refs in samples for m in refs]
-
-        async def fetch(client: Any) -> list[bytes]:
-            if self._use_batch_api:
-                entries = [BatchEntry(m.shard, archpath=m.member) for m in members]
-                pairs = get_batch(client, entries, batch_size=len(entries), continue_on_error=False)
-                return [data async for _, data in pairs]  # type: ignore[misc]
-
-            async def one(m: MemberRef) -> bytes:
-                data: bytes = await client.get(m.shard, archpath=m.member)
-                return data
-
-            return [data async for _, data in ordered_window(members, one, client.config.window)]
-
-        datas = iter(self._conn.call(fetch))
+        entries = [BatchEntry(m.shard, archpath=m.member) for _, refs in samples for m in refs]
+        batch_api, etl = self._use_batch_api, self._etl
+        datas = iter(self._conn.call(lambda c: c.get_all(entries, batch_api=batch_api, etl=etl)))
         out = []
         for key, refs in samples:
             sample: Sample = {"__key__": key, "__url__": refs[0].shard.uri}

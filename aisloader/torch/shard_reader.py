@@ -1,27 +1,28 @@
 """``AISShardReader``: WebDataset shards streamed and parsed as they arrive (plugin name).
 
-Samples are WebDataset dicts ``{"__key__", "__url__", ext: bytes, ...}`` so ``webdataset``
-decoders work unchanged; ``plugin_form=True`` yields the official reader's
-``(basename, {ext: bytes})`` instead.
+By default samples are what the official reader yields — ``(basename, {ext: bytes})`` with
+every extension seen so far present (``b""`` where a sample has none, the plugin's
+``ZeroDict``), shard after shard in listing order — but streamed, never a whole shard in
+memory. ``sample_format="dict"`` yields WebDataset dicts ``{"__key__", "__url__", ext: bytes}``
+instead (``webdataset`` decoders work unchanged), with samples of in-flight shards interleaved
+and no padding unless asked for.
 
-Samples cross from the loop thread in lists (:meth:`ShardStream.batches`: up to 8 samples,
+Samples cross from the loop thread in lists (:meth:`EpochStream.batches`: up to 8 samples,
 closed at 256 KiB), which costs one cross-thread hop per list instead of one per sample. So the
 bridge holds at most ``2 × config.bridge_queue`` lists of at most 256 KiB plus one sample.
 """
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import AsyncIterator, Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Literal
 
-from aisloader.core.client import AsyncClient
-from aisloader.core.manifest import Manifest
-from aisloader.core.order import Part
-from aisloader.core.samples import to_plugin_form
-from aisloader.core.shards import ShardOptions, ShardStream
+from aisloader.core.streams.shards import ShardOptions, ShardStream
+from aisloader.core.tar.samples import to_plugin_form
 from aisloader.errors import ConfigError
+from aisloader.etl import EtlLike
 from aisloader.torch._base import EpochIterable
+from aisloader.torch._conn import source_items
 
 __all__ = ["AISShardReader"]
 
@@ -32,7 +33,7 @@ class AISShardReader(EpochIterable):
     Args:
         bucket_list: sources (buckets, ``ais://bucket/prefix`` URLs, SDK buckets, lists).
         prefix_map: source → prefix or list of prefixes.
-        etl_name: must be None (server-side ETL is not supported).
+        etl_name: a server-side ETL the cluster applies to each shard it serves.
         show_progress: a tqdm bar per consumer.
         partition_sources_by_worker: accepted for compatibility; shards are always split
             across ranks × workers exactly once.
@@ -40,10 +41,14 @@ class AISShardReader(EpochIterable):
         shuffle_buffer: samples in the sample shuffle buffer (0 = off); bounded in bytes too
             by ``config.shuffle_buffer_bytes``.
         seed: shuffle seed.
-        plugin_form: yield ``(basename, {ext: bytes})`` like the official reader.
+        sample_format: ``"plugin"`` (default): ``(basename, {ext: bytes})`` as the official
+            reader yields; ``"dict"``: WebDataset dicts with ``__key__`` and ``__url__``.
+        pad_missing: fill in ``b""`` for extensions a sample lacks (default: on in the plugin
+            format, off for dicts); see :class:`~aisloader.core.streams.shards.ShardOptions`.
+        sequential: a whole shard before the next (default: on in the plugin format).
         expected: extensions every sample must have; ``missing`` decides what happens if not.
         missing / on_duplicate / on_corrupt / other_objects: the policies of
-            :class:`~aisloader.core.shards.ShardOptions`.
+            :class:`~aisloader.core.streams.shards.ShardOptions`.
         deterministic: reproducible sample order across in-flight shards (round-robin).
         client / endpoint / config / transform / rank / world_size: as for the other datasets.
 
@@ -57,12 +62,16 @@ class AISShardReader(EpochIterable):
         self,
         bucket_list: Any = None,
         prefix_map: Mapping[Any, str | Sequence[str] | None] | None = None,
-        etl_name: str | None = None,
+        etl_name: EtlLike = None,
         show_progress: bool = False,
         partition_sources_by_worker: bool = False,
         *,
+        shuffle: bool = False,
+        seed: int = 0,
         shuffle_buffer: int = 0,
-        plugin_form: bool = False,
+        sample_format: Literal["plugin", "dict"] = "plugin",
+        pad_missing: bool | None = None,
+        sequential: bool | None = None,
         expected: Collection[str] | None = None,
         missing: Literal["error", "skip", "empty"] = "error",
         on_duplicate: Literal["error", "skip"] = "error",
@@ -71,12 +80,12 @@ class AISShardReader(EpochIterable):
         deterministic: bool = False,
         **kwargs: Any,
     ) -> None:
-        if etl_name is not None:
-            raise ConfigError("etl_name is not supported by aisloader; apply transform= instead")
+        if sample_format not in ("plugin", "dict"):
+            raise ConfigError(f"sample_format must be 'plugin' or 'dict', not {sample_format!r}")
+        plugin = sample_format == "plugin"
         if isinstance(expected, str):  # frozenset("jpg") would expect "j", "p" and "g"
             raise ConfigError(f"expected must be a collection of extensions, not {expected!r}")
-        super().__init__(bucket_list, prefix_map, show_progress=show_progress, **kwargs)
-        self._options = ShardOptions(
+        options = ShardOptions(
             other_objects=other_objects,
             on_corrupt=on_corrupt,
             on_duplicate=on_duplicate,
@@ -84,43 +93,28 @@ class AISShardReader(EpochIterable):
             expected=frozenset(expected) if expected is not None else None,
             shuffle_buffer=shuffle_buffer,
             deterministic=deterministic,
+            sequential=plugin if sequential is None else sequential,
+            pad_missing=plugin if pad_missing is None else pad_missing,
         )
-        self._plugin_form = plugin_form
-
-    def _make_stream(
-        self, client: AsyncClient, part: Part, manifest: Manifest | None
-    ) -> ShardStream:
-        return ShardStream(
-            self._sources,
-            client=client,
-            shuffle=self._shuffle,
-            seed=self._seed,
-            part=part,
-            options=self._options,
-            manifest=manifest,
+        stream = ShardStream(
+            bucket_list,
+            prefix_map=prefix_map,
+            shuffle=shuffle,
+            seed=seed,
+            options=options,
+            etl=etl_name,
         )
+        origin = source_items(bucket_list, prefix_map)
+        super().__init__(stream, origin=origin, show_progress=show_progress, **kwargs)
+        self._shards = stream
+        self._plugin_form = plugin
 
-    def _needs_manifest(self, part: Part) -> bool:
-        return True  # shard names are few; list once and split by shard
-
-    async def _list(self, client: AsyncClient) -> Manifest:
-        return await self._make_stream(client, Part(), None).manifest()
-
-    async def _stream(
-        self, client: AsyncClient, part: Part, epoch: int, manifest: Manifest | None
-    ) -> AsyncIterator[Any]:
-        stream = self._make_stream(client, part, manifest)
-        stream.set_epoch(epoch)
-        batches = stream.batches()
-        try:
-            async for batch in batches:
-                yield batch
-        finally:
-            await batches.aclose()
-
-    def _unpack(self, items: Iterator[Any]) -> Iterator[Any]:
-        return itertools.chain.from_iterable(items)
+    def __len__(self) -> int:
+        """Samples this rank reads per epoch (all its DataLoader workers together), counted
+        from one archive listing per shard (the plugin counts member files instead)."""
+        stream = self._shards.bind(part=self._part(), manifest=self.manifest())
+        return self._conn.run_short_lived(lambda c: stream.bind(c).sample_count())
 
     def make_sample(self, item: Any) -> Any:
-        """A WebDataset dict, or ``(basename, {ext: bytes})`` with ``plugin_form=True``."""
+        """``(basename, {ext: bytes})`` (the plugin's form), or the WebDataset dict."""
         return to_plugin_form(item) if self._plugin_form else item

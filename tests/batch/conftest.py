@@ -1,4 +1,4 @@
-"""Fixtures: a cluster without get-batch (the package cluster, bucket and client come from
+"""Fixtures: a cluster without get-batch (the cluster, bucket and client come from
 ``tests/conftest.py``)."""
 
 from __future__ import annotations

@@ -9,14 +9,15 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from _shared import blob, put_objects, tar_of
 
-from aisloader.core.batch import BatchEntry, BatchValue
+from aisloader.core.batch.entry import BatchEntry, BatchValue
 from aisloader.core.client import AsyncClient
 from aisloader.errors import ConfigError, ObjectNotFound
 from aisloader.refs import Bucket, ObjectRef
 from aisloader.server import LocalCluster
 
-from .util import MEMBERS, as_bytes, blob, put_objects, tar_of, zip_of
+from .util import MEMBERS, as_bytes, zip_of
 
 B, B2 = "gb-kinds", "gb-other"
 RANGED = bytes(range(256)) * 4
@@ -98,7 +99,7 @@ async def test_one_request_for_everything_and_urls(
 async def test_async_iterable_input_and_default_batch_size(
     cluster: LocalCluster, bucket: str, client: AsyncClient
 ) -> None:
-    names = put_objects(cluster, bucket, 150)
+    names = list(put_objects(cluster, bucket, 150))
 
     async def gen() -> AsyncIterator[ObjectRef]:
         for name in names:
@@ -133,7 +134,7 @@ async def test_more_missing_than_the_soft_error_limit(
 ) -> None:
     """The cluster gives up after 8 missing items per request (cut stream, or 400 when
     buffered); every entry still comes back right, in order."""
-    names = put_objects(cluster, bucket, 12)
+    names = list(put_objects(cluster, bucket, 12))
     entries: list[ObjectRef] = [ref(f"gone-{i}", bucket) for i in range(11)]  # 11 in a row
     want: list[bytes | str] = ["404"] * 11
     for i, name in enumerate(names):  # then present and missing interleaved
@@ -156,7 +157,7 @@ async def test_all_empty_objects(cluster: LocalCluster, bucket: str, client: Asy
 async def test_early_exit_leaves_no_task_behind(
     cluster: LocalCluster, bucket: str, client: AsyncClient
 ) -> None:
-    names = put_objects(cluster, bucket, 40)
+    names = list(put_objects(cluster, bucket, 40))
     before = asyncio.all_tasks()
     pairs = client.get_batch([ref(n, bucket) for n in names], batch_size=4)
     async for _entry, value in pairs:

@@ -4,44 +4,25 @@ AISMapDataset and AISShardMapDataset (one get-batch request per DataLoader batch
 
 from __future__ import annotations
 
-import time
 from collections import Counter
-from typing import Any
 
 import pytest
+from _shared import FAST, Overlap, blob, load, put_objects, tar_of
 from aistore.sdk import Client as SdkClient
-from torch.utils.data import DataLoader
 
-from aisloader.core.sources import ObjectList
+from aisloader.core.listing.sources import ObjectList
 from aisloader.errors import ObjectNotFound
 from aisloader.server import Fault, LocalCluster
 from aisloader.torch import AISBatchIterDataset, AISMapDataset, AISShardMapDataset
 
-from .util import FAST, blob, put_objects, tar_of
-
 MOSS = "/v1/ml/moss"
-
-
-def _keep(batch: list[Any]) -> list[Any]:
-    return batch
-
-
-def _read(dataset: Any, workers: int, method: str | None, batch_size: int = 5) -> list[Any]:
-    loader = DataLoader(
-        dataset,
-        batch_size=batch_size,
-        num_workers=workers,
-        multiprocessing_context=method,
-        collate_fn=_keep,
-    )
-    return [item for batch in loader for item in batch]
 
 
 @pytest.mark.parametrize(("workers", "method"), [(0, None), (2, "fork"), (2, "spawn")])
 def test_ranks_by_workers_read_each_object_once(
     cluster: LocalCluster, bucket: str, workers: int, method: str | None
 ) -> None:
-    names = put_objects(cluster, bucket, 53)
+    names = list(put_objects(cluster, bucket, 53))
     url = f"ais://{bucket}/o/"
     per_rank = []
     for rank in range(2):
@@ -56,7 +37,7 @@ def test_ranks_by_workers_read_each_object_once(
             world_size=2,
         )
         assert len(dataset) == 27 - rank
-        items = _read(dataset, workers, method)
+        items = load(dataset, workers, method, batch_size=5)
         assert all(data == blob(int(name[2:])) for name, data in items)
         per_rank.append([name for name, _ in items])
     seen = Counter(per_rank[0] + per_rank[1])
@@ -90,7 +71,7 @@ def test_seeded_shuffle_is_reproducible_and_changes_per_epoch(
 def test_plugin_arguments_and_the_sdk_client(
     cluster: LocalCluster, bucket: str, fmt: str, streaming: bool
 ) -> None:
-    names = put_objects(cluster, bucket, 10)
+    names = list(put_objects(cluster, bucket, 10))
     sdk = SdkClient(cluster.endpoint)
     dataset = AISBatchIterDataset(
         ObjectList(bucket, names),
@@ -104,7 +85,7 @@ def test_plugin_arguments_and_the_sdk_client(
 
 
 def test_missing_objects_raise_or_are_skipped(cluster: LocalCluster, bucket: str) -> None:
-    names = put_objects(cluster, bucket, 6)
+    names = list(put_objects(cluster, bucket, 6))
     listed = ObjectList(bucket, [*names[:3], "gone", *names[3:]])
     strict = AISBatchIterDataset(listed, endpoint=cluster.endpoint, config=FAST)
     with pytest.raises(ObjectNotFound, match="gone"):
@@ -115,21 +96,20 @@ def test_missing_objects_raise_or_are_skipped(cluster: LocalCluster, bucket: str
 
 
 def test_batches_are_pipelined(cluster: LocalCluster, bucket: str) -> None:
-    """Four requests that each wait 0.3 s at the proxy overlap (4 in flight)."""
-    names = put_objects(cluster, bucket, 16)
+    """With 4 batches in flight, the 4 get-batch requests are open at the proxy together."""
+    names = list(put_objects(cluster, bucket, 16))
     config = FAST.replace(batches_in_flight=4)
-    dataset = AISBatchIterDataset(
-        ObjectList(bucket, names), endpoint=cluster.endpoint, config=config, max_batch_size=4
-    )
-    cluster.set_faults([Fault("latency", every=1, delay=0.3, hop="proxy", path_prefix=MOSS)])
-    t0 = time.monotonic()
-    got = list(dataset)
-    assert time.monotonic() - t0 < 0.6
+    with Overlap(cluster.endpoint, MOSS, release_at=4, hold=5.0) as proxy:
+        dataset = AISBatchIterDataset(
+            ObjectList(bucket, names), endpoint=proxy.endpoint, config=config, max_batch_size=4
+        )
+        got = list(dataset)
     assert [data for _, data in got] == [blob(i) for i in range(16)]
+    assert (proxy.served, proxy.peak) == (4, 4)
 
 
 def test_without_the_batch_api(no_batch_cluster: LocalCluster) -> None:
-    names = put_objects(no_batch_cluster, "nb-ds", 9)
+    names = list(put_objects(no_batch_cluster, "nb-ds", 9))
     dataset = AISBatchIterDataset(
         "ais://nb-ds", endpoint=no_batch_cluster.endpoint, config=FAST, max_batch_size=2
     )
@@ -157,17 +137,17 @@ class _MossCounter:
 def test_map_dataset_one_request_per_batch(
     cluster: LocalCluster, bucket: str, workers: int, method: str | None
 ) -> None:
-    names = put_objects(cluster, bucket, 21)
+    names = list(put_objects(cluster, bucket, 21))
     url = f"ais://{bucket}/o/"
     batched = AISMapDataset(url, endpoint=cluster.endpoint, config=FAST, use_batch_api=True)
     counter = _MossCounter(cluster)
-    items = _read(batched, workers, method, batch_size=8)
+    items = load(batched, workers, method, batch_size=8)
     assert items == [(n, blob(i)) for i, n in enumerate(names)]
     assert counter.delta() == (3, 3)  # 3 batches, no per-object GET
 
 
 def test_map_dataset_batch_api_raises_for_missing(cluster: LocalCluster, bucket: str) -> None:
-    names = put_objects(cluster, bucket, 4)
+    names = list(put_objects(cluster, bucket, 4))
     listed = ObjectList(bucket, [*names, "gone"])
     dataset = AISMapDataset(listed, endpoint=cluster.endpoint, config=FAST, use_batch_api=True)
     assert dataset.__getitems__([3, 0]) == [(names[3], blob(3)), (names[0], blob(0))]

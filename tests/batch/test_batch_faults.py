@@ -3,22 +3,20 @@ get-batch fall back to GETs, and wrong answers are refused."""
 
 from __future__ import annotations
 
-import io
-import tarfile
-import time
 from typing import Any
 
 import pytest
+from _shared import FAST, Overlap, blob, fake_server, put_objects, tar_of
 from aiohttp import web
 
 from aisloader.config import ClientConfig
-from aisloader.core.batch import BatchEntry
+from aisloader.core.batch.entry import BatchEntry
 from aisloader.core.client import AsyncClient
 from aisloader.errors import BucketNotFound, DataError, IncompleteRead, RangeNotSatisfiable
 from aisloader.refs import Bucket, ObjectRef
 from aisloader.server import Fault, LocalCluster
 
-from .util import FAST, MEMBERS, as_bytes, blob, fake_server, put_objects, tar_of, zip_of
+from .util import MEMBERS, as_bytes, zip_of
 
 MOSS = "/v1/ml/moss"
 
@@ -33,7 +31,7 @@ def refs(bucket: str, names: list[str]) -> list[ObjectRef]:
 async def test_cut_answers_are_completed(
     cluster: LocalCluster, bucket: str, client: AsyncClient, kind: str, fmt: str, streaming: bool
 ) -> None:
-    names = put_objects(cluster, bucket, 60)
+    names = list(put_objects(cluster, bucket, 60))
     entries: list[Any] = [*refs(bucket, names), ObjectRef(Bucket(bucket), "missing")]
     cluster.set_faults([Fault(kind, every=2, path_prefix=MOSS)])  # type: ignore[arg-type]
     before = cluster.stats()[f"faults.{kind}"]
@@ -45,7 +43,7 @@ async def test_cut_answers_are_completed(
 
 
 async def test_cut_every_time_raises_incomplete_read(cluster: LocalCluster, bucket: str) -> None:
-    names = put_objects(cluster, bucket, 12)
+    names = list(put_objects(cluster, bucket, 12))
     cluster.set_faults([Fault("truncate", every=1, path_prefix=MOSS)])
     config = FAST.replace(retry_attempts=3)
     async with AsyncClient(cluster.endpoint, config=config) as client:
@@ -59,7 +57,7 @@ async def test_cut_streams_of_tar_still_progress_every_time(
     cluster: LocalCluster, bucket: str, client: AsyncClient
 ) -> None:
     """A stream cut half-way each time still brings members: it never stalls."""
-    names = put_objects(cluster, bucket, 20)
+    names = list(put_objects(cluster, bucket, 20))
     cluster.set_faults([Fault("truncate", every=1, path_prefix=MOSS)])
     got = [p async for p in client.get_batch(refs(bucket, names), batch_size=20)]
     assert as_bytes(got) == [blob(i) for i in range(20)]
@@ -86,7 +84,7 @@ async def test_out_of_bounds_range_raises_its_own_error(
 async def test_answers_read_whole_are_bounded(
     cluster: LocalCluster, bucket: str, fmt: str, streaming: bool
 ) -> None:
-    names = put_objects(cluster, bucket, 10)
+    names = list(put_objects(cluster, bucket, 10))
     config = FAST.replace(max_member_size=4096)
     async with AsyncClient(cluster.endpoint, config=config) as client:
         small = [p async for p in client.get_batch(refs(bucket, names[:2]), streaming=streaming)]
@@ -104,29 +102,22 @@ async def test_answers_read_whole_are_bounded(
 async def test_batches_overlap_on_the_wire(
     cluster: LocalCluster, bucket: str, in_flight: int
 ) -> None:
-    """Every get-batch request waits 0.3 s at the proxy: 4 requests take 4 × 0.3 s one after
-    the other, about 0.3 s when 4 are in flight."""
-    names = put_objects(cluster, bucket, 16)
-    delay = 0.3
-    cluster.set_faults([Fault("latency", every=1, delay=delay, hop="proxy", path_prefix=MOSS)])
-    before = cluster.stats()["faults.latency"]
+    """4 get-batch requests: one open at the proxy at a time with 1 in flight, all 4 together
+    with 4 (a lone request is held 0.2 s, so a second one sent meanwhile would show)."""
+    names = list(put_objects(cluster, bucket, 16))
     config = FAST.replace(batches_in_flight=in_flight)
-    async with AsyncClient(cluster.endpoint, config=config) as client:
-        t0 = time.monotonic()
-        got = [p async for p in client.get_batch(refs(bucket, names), batch_size=4)]
-        elapsed = time.monotonic() - t0
+    hold = 0.2 if in_flight == 1 else 5.0
+    with Overlap(cluster.endpoint, MOSS, release_at=max(in_flight, 2), hold=hold) as proxy:
+        async with AsyncClient(proxy.endpoint, config=config) as client:
+            got = [p async for p in client.get_batch(refs(bucket, names), batch_size=4)]
     assert as_bytes(got) == [blob(i) for i in range(16)]
-    assert cluster.stats()["faults.latency"] - before == 4
-    if in_flight == 1:
-        assert elapsed >= 4 * delay
-    else:
-        assert elapsed < 2 * delay
+    assert (proxy.served, proxy.peak) == (4, in_flight)
 
 
 async def test_throttled_and_unavailable_are_retried(
     cluster: LocalCluster, bucket: str, client: AsyncClient
 ) -> None:
-    names = put_objects(cluster, bucket, 10)
+    names = list(put_objects(cluster, bucket, 10))
     cluster.set_faults(
         [
             Fault("status", every=2, status=429, hop="proxy", path_prefix=MOSS),
@@ -143,7 +134,7 @@ async def test_fallback_to_gets_without_the_batch_api(
     no_batch_cluster: LocalCluster, streaming: bool
 ) -> None:
     c, b = no_batch_cluster, "fb"
-    names = put_objects(c, b, 20)
+    names = list(put_objects(c, b, 20))
     c.put_object(b, "r.bin", bytes(range(100)))
     c.put_object(b, "sh.tar", tar_of(MEMBERS))
     c.put_object(b, "sh.zip", zip_of(MEMBERS))
@@ -180,16 +171,6 @@ async def test_fallback_to_gets_without_the_batch_api(
     ]
 
 
-def _tar(members: list[tuple[str, bytes]]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tf:
-        for name, data in members:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
 def _moss_answer(status: int, body: bytes, ctype: str = "application/x-tar") -> web.RouteDef:
     async def handler(request: web.Request) -> web.Response:
         await request.read()
@@ -215,7 +196,7 @@ async def _drain(endpoint: str, entries: list[Any]) -> list[Any]:
 async def test_answers_that_do_not_match_the_request_are_refused(
     members: list[tuple[str, bytes]], text: str
 ) -> None:
-    async with fake_server([_moss_answer(200, _tar(members))]) as endpoint:
+    async with fake_server([_moss_answer(200, tar_of(members))]) as endpoint:
         with pytest.raises(DataError, match=text):
             await _drain(endpoint, ["ais://b/o"])
 

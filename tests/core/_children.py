@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from aisloader.client import Client
+from aisloader.bridge.client import Client
 
 
 def read_digests(client: Client, bucket: str, names: list[str]) -> list[str]:

@@ -12,21 +12,21 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
+from _shared import FAST
 
-from aisloader import runtime
-from aisloader.client import Client
+from aisloader.bridge import runtime
+from aisloader.bridge.client import Client
+from aisloader.bridge.iterate import iterate
 from aisloader.core.client import AsyncClient
 from aisloader.errors import ObjectNotFound
 from aisloader.server import LocalCluster
 
 from . import _children
-from .conftest import FAST
 
 
 @pytest.fixture
@@ -70,7 +70,7 @@ def test_call_from_loop_thread_refused() -> None:
         runtime.call(outer)
 
     async def outer_iter() -> object:
-        return runtime.iterate(_count_forever, 4)
+        return iterate(_count_forever, 4)
 
     with pytest.raises(RuntimeError, match="own event-loop thread"):
         runtime.call(outer_iter)
@@ -95,16 +95,16 @@ async def _count_forever() -> AsyncIterator[int]:
 def test_early_break_cancels_producer() -> None:
     _Probe.started = _Probe.finished = 0
     baseline = runtime.call(_pending_tasks)  # the portal's own task
-    it = runtime.iterate(_count_forever, 8)
+    it = iterate(_count_forever, 8)
     assert [next(it) for _ in range(100)] == list(range(100))
     it.close()
     assert _Probe.finished == 1
-    for i in runtime.iterate(_count_forever, 8):
+    for i in iterate(_count_forever, 8):
         if i == 5:
             break
     gc.collect()
     assert (_Probe.started, _Probe.finished) == (2, 2)
-    gen = runtime.iterate(_count_forever, 8)
+    gen = iterate(_count_forever, 8)
     next(gen)
     del gen
     gc.collect()
@@ -122,7 +122,7 @@ def test_iterate_propagates_errors_and_bounds_queue() -> None:
         yield 1
         raise KeyError("late")
 
-    it = runtime.iterate(boom, 1)
+    it = iterate(boom, 1)
     assert next(it) == 1
     with pytest.raises(KeyError, match="late"):
         next(it)
@@ -134,13 +134,13 @@ def test_iterate_propagates_errors_and_bounds_queue() -> None:
             produced += 1
             yield i
 
-    it2 = runtime.iterate(counting, 4)
+    it2 = iterate(counting, 4)
     next(it2)
     runtime.call(asyncio.sleep, 0.05)  # give the producer every chance to run ahead
     assert produced <= 4 + 64 + 2  # bounded by the queue plus one batch in hand
     it2.close()
     with pytest.raises(ValueError, match="max_queue"):
-        runtime.iterate(counting, 0)
+        iterate(counting, 0)
 
 
 def test_per_process_same_object() -> None:
@@ -242,33 +242,33 @@ def test_async_client_repr_and_shutdown_closes(cluster: LocalCluster) -> None:
 
 
 def test_ctrl_c_interrupts_call_and_cancels_task() -> None:
-    state = {"cancelled": False}
+    events: list[str] = []
 
     async def long() -> None:
+        events.append("started")
         try:
             await asyncio.sleep(30)
+            events.append("finished")
         except asyncio.CancelledError:
-            state["cancelled"] = True
+            events.append("cancelled")
             raise
 
     timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
-    t0 = time.monotonic()
     try:
         with pytest.raises(KeyboardInterrupt):
             runtime.call(long)
+        at_interrupt = list(events)
     finally:
         timer.cancel()
-    assert time.monotonic() - t0 < 5
     runtime.call(asyncio.sleep, 0.05)
-    assert state["cancelled"]
+    assert "finished" not in at_interrupt  # the call gave up on the task: it did not wait it out
+    assert events == ["started", "cancelled"]
 
 
 def test_close_returns_after_the_producer_cleanup_ran() -> None:
     import asyncio
     import threading
-
-    from aisloader import runtime
 
     cleaned = threading.Event()
 
@@ -281,7 +281,7 @@ def test_close_returns_after_the_producer_cleanup_ran() -> None:
             await asyncio.sleep(0.05)  # slow cleanup, e.g. closing connections
             cleaned.set()
 
-    items = runtime.iterate(source, max_queue=4)
+    items = iterate(source, max_queue=4)
     assert next(items) == 0
     items.close()
     assert cleaned.is_set()

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import io
-import tarfile
 from collections.abc import AsyncIterator
 
 import pytest
+from _shared import FAST, tar_of
 
 from aisloader.core.client import AsyncClient
-from aisloader.core.wire import ARCH_DIR
+from aisloader.core.http.wire import ARCH_DIR
 from aisloader.errors import (
     BucketAlreadyExists,
     BucketNotFound,
@@ -19,18 +19,6 @@ from aisloader.errors import (
 )
 from aisloader.refs import Bucket, ObjectRef
 from aisloader.server import LocalCluster
-
-from .conftest import FAST
-
-
-def _tar(members: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w") as tf:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    return out.getvalue()
 
 
 async def test_bucket_lifecycle(client: AsyncClient) -> None:
@@ -133,7 +121,7 @@ async def test_get_stream_and_get_into(
 
 async def test_archpath(client: AsyncClient, bucket: str) -> None:
     members = {"s1.jpg": b"jpeg-bytes", "s1.cls": b"7", "sub/s2.jpg": b"x" * 5000}
-    await client.put((bucket, "shards/shard-0.tar"), _tar(members))
+    await client.put((bucket, "shards/shard-0.tar"), tar_of(members))
     for name, data in members.items():
         assert await client.get((bucket, "shards/shard-0.tar"), archpath=name) == data
     with pytest.raises(ObjectNotFound):

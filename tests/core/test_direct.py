@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import socket
 
+from _shared import FAST, fake_server
 from aiohttp import web
 
 from aisloader.core.client import AsyncClient
-from aisloader.core.direct import Direct
-from aisloader.core.wire import NetInfo, Smap, Snode
+from aisloader.core.http.direct import Direct
+from aisloader.core.http.wire import NetInfo, Smap, Snode
 from aisloader.server import LocalCluster
-
-from .conftest import FAST, fake_server
 
 
 def _direct(client: AsyncClient) -> Direct:

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from aisloader.core.client import AsyncClient
-from aisloader.core.fetch import ordered_window
+from aisloader.core.stages.window import ordered_window
 from aisloader.errors import ConfigError, ObjectNotFound
 from aisloader.refs import RefLike
 from aisloader.server import Fault, LocalCluster
@@ -181,22 +181,25 @@ async def test_get_many_early_exit_and_errors(
 
 
 async def test_slow_source_does_not_hold_back_finished_results() -> None:
-
-    from aisloader.core.fetch import ordered_window
+    """The source's second item comes only after the consumer got the first result: a window
+    that waited for the source (to fill up, or to see its end) first would never finish."""
+    events: list[str] = []
+    first_result_seen = asyncio.Event()
 
     async def source() -> AsyncIterator[int]:
         yield 1
-        await asyncio.sleep(0.5)  # e.g. the next listing page is on the wire
+        await first_result_seen.wait()  # e.g. the next listing page is still on the wire
+        events.append("source: item 2")
         yield 2
 
     async def double(x: int) -> int:
         return 2 * x
 
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    seen = [
-        (item, result, loop.time() - start)
-        async for item, result in ordered_window(source(), double, 8)
-    ]
-    assert [(i, r) for i, r, _ in seen] == [(1, 2), (2, 4)]
-    assert seen[0][2] < 0.25, "the first result waited for the slow source"
+    seen: list[tuple[int, int]] = []
+    async with asyncio.timeout(10):  # fails here, rather than hangs, if the window waits
+        async for item, result in ordered_window(source(), double, 8):
+            events.append(f"consumer: result {item}")
+            first_result_seen.set()
+            seen.append((item, result))
+    assert seen == [(1, 2), (2, 4)]
+    assert events == ["consumer: result 1", "source: item 2", "consumer: result 2"]

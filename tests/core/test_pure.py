@@ -1,20 +1,19 @@
-"""Pure rules: HRW, backoff, ranges, wire decoding, error mapping, config, secrets."""
+"""Pure rules of the HTTP layer: HRW, backoff, ranges, wire decoding, transport errors,
+checksums (error mapping and config from the environment: ``tests/pure/test_refs_config.py``)."""
 
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import msgspec
 import pytest
 
-from aisloader.config import ClientConfig
-from aisloader.core import hrw
-from aisloader.core.checksum import Verifier
-from aisloader.core.http import transport_error
-from aisloader.core.reader import range_header
-from aisloader.core.retry import Attempts, RetryPolicy, Stats
-from aisloader.core.wire import (
+from aisloader.core.http import hrw
+from aisloader.core.http.checksum import Verifier
+from aisloader.core.http.reader import range_header
+from aisloader.core.http.retry import Attempts, RetryPolicy, Stats
+from aisloader.core.http.session import transport_error
+from aisloader.core.http.wire import (
     LsoPage,
     decode_error,
     decode_smap,
@@ -22,16 +21,9 @@ from aisloader.core.wire import (
     props_from_headers,
 )
 from aisloader.errors import (
-    AccessDenied,
-    BucketNotFound,
     ChecksumMismatch,
     ConfigError,
-    ObjectNotFound,
-    RangeNotSatisfiable,
-    ServiceUnavailable,
-    Throttled,
     TransportError,
-    error_from_response,
 )
 
 IDS = {"tA1b2C3d": 1024559713552443126, "tE5f6G7h": 6968700598530540242}
@@ -163,26 +155,6 @@ def test_error_body_decode() -> None:
     assert decode_error(b"{not json").tcode == ""
 
 
-@pytest.mark.parametrize(
-    ("status", "tcode", "about_object", "cls"),
-    [
-        (404, "", True, ObjectNotFound),
-        (404, "", False, BucketNotFound),
-        (404, "ErrBckNotFound", True, BucketNotFound),  # refined by tcode
-        (404, "ErrNotFound", True, ObjectNotFound),
-        (403, "", True, AccessDenied),
-        (416, "", True, RangeNotSatisfiable),
-        (429, "", True, Throttled),
-        (503, "", True, ServiceUnavailable),
-        (500, "ErrTooManyRequests", True, Throttled),
-    ],
-)
-def test_error_mapping(status: int, tcode: str, about_object: bool, cls: type) -> None:
-    err = error_from_response(status, tcode, "ais://b/o", "msg", about_object=about_object)
-    assert type(err) is cls
-    assert "ais://b/o" in str(err)
-
-
 def test_transport_error_names_object() -> None:
     err = transport_error(ConnectionResetError("boom"), "ais://b/o", 3)
     assert isinstance(err, TransportError)
@@ -212,35 +184,3 @@ def test_verifier() -> None:
 def test_props_from_headers() -> None:
     p = props_from_headers({"Ais-Atime": "12", "Ais-Version": "3", "Ais-Present": "false"}, 5)
     assert (p.size, p.atime, p.version, p.present) == (5, 12, "3", False)
-
-
-def test_config_from_env_every_var(tmp_path: Path) -> None:
-    env = {
-        "AIS_CONNECT_TIMEOUT": "1.5",
-        "AIS_READ_TIMEOUT": "0",
-        "AIS_MAX_CONN_POOL": "7",
-        "AIS_AUTHN_TOKEN": "sekrit-token",
-        "AIS_CLIENT_CA": "/ca.pem",
-        "AIS_CRT": "/c.pem",
-        "AIS_CRT_KEY": "/k.pem",
-        "AIS_SKIP_VERIFY_CRT": "yes",
-    }
-    c = ClientConfig.from_env(env)
-    assert (c.connect_timeout, c.read_timeout, c.pool_size) == (1.5, 0.0, 7)
-    assert (c.token, c.ca_bundle, c.client_cert, c.client_key) == (
-        "sekrit-token",
-        "/ca.pem",
-        "/c.pem",
-        "/k.pem",
-    )
-    assert c.skip_verify is True
-    assert ClientConfig.from_env({"AIS_SKIP_VERIFY": "0"}).skip_verify is False
-    with pytest.raises(ConfigError):
-        ClientConfig.from_env({"AIS_READ_TIMEOUT": "soon"})
-    assert "sekrit" not in repr(c)
-    assert "sekrit" not in str(c)
-    token_file = tmp_path / "auth.token"
-    token_file.write_text('{"token": "from-file"}')
-    assert ClientConfig.from_env({"AIS_AUTHN_TOKEN_FILE": str(token_file)}).token == "from-file"
-    both = {"AIS_AUTHN_TOKEN_FILE": str(token_file), "AIS_AUTHN_TOKEN": "env"}
-    assert ClientConfig.from_env(both).token == "env"

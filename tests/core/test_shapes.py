@@ -6,12 +6,11 @@ import json
 
 import msgspec
 import pytest
+from _shared import FAST, fake_server
 from aiohttp import web
 
 from aisloader.core.client import AsyncClient
 from aisloader.errors import AccessDenied, BucketNotFound, ChecksumMismatch, DataError
-
-from .conftest import FAST, fake_server
 
 TOKEN = "tok-VERY-SECRET"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from aisloader.core.manifest import Manifest, ManifestBuilder
+from aisloader.core.listing.manifest import Manifest, ManifestBuilder
 from aisloader.refs import Bucket, ObjectRef
 
 

@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from aisloader.core.mixing import ShuffleBuffer, interleave
+from aisloader.core.stages.interleave import interleave
+from aisloader.core.stages.shuffle import ShuffleBuffer
 
 
 def test_shuffle_buffer_bounds_and_permutes() -> None:

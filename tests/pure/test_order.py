@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aisloader.core.order import Part, Permutation, part_positions, split
+from aisloader.core.streams.order import Part, Permutation, part_positions, split
 
 
 @given(n=st.integers(0, 3000), seed=st.integers(0, 2**32), epoch=st.integers(0, 50))

@@ -9,11 +9,13 @@ import pytest
 
 from aisloader.config import ClientConfig, endpoint_from_env
 from aisloader.errors import (
+    AccessDenied,
     AISError,
     BucketAlreadyExists,
     BucketNotFound,
     ConfigError,
     ObjectNotFound,
+    RangeNotSatisfiable,
     ServiceUnavailable,
     ShardFormatError,
     Throttled,
@@ -55,16 +57,20 @@ def test_config_from_env(tmp_path: Path) -> None:
     assert (cfg.connect_timeout, cfg.read_timeout, cfg.pool_size, cfg.window) == (3, 0, 16, 8)
     assert cfg.token == "secret-token"
     assert "secret-token" not in repr(cfg)
+    assert "secret-token" not in str(cfg)
     assert (cfg.ca_bundle, cfg.client_cert, cfg.client_key, cfg.skip_verify) == (
         "/ca.pem",
         "/c.pem",
         "/k.pem",
         True,
     )
+    assert ClientConfig.from_env({"AIS_SKIP_VERIFY": "0"}).skip_verify is False
     assert pickle.loads(pickle.dumps(cfg)) == cfg
     token_file = tmp_path / "auth.token"
     token_file.write_text('{"token": "from-file"}')
     assert ClientConfig.from_env({"AIS_AUTHN_TOKEN_FILE": str(token_file)}).token == "from-file"
+    both = {"AIS_AUTHN_TOKEN_FILE": str(token_file), "AIS_AUTHN_TOKEN": "env"}
+    assert ClientConfig.from_env(both).token == "env"  # the variable wins over the file
     with pytest.raises(ConfigError, match="AIS_READ_TIMEOUT"):
         ClientConfig.from_env({"AIS_READ_TIMEOUT": "soon"})
     with pytest.raises(ConfigError, match="window"):
@@ -84,9 +90,13 @@ def test_endpoint_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     [
         (404, "", True, ObjectNotFound),
         (404, "", False, BucketNotFound),
-        (404, "ErrBckNotFound", True, BucketNotFound),
+        (404, "ErrBckNotFound", True, BucketNotFound),  # refined by tcode
+        (404, "ErrNotFound", True, ObjectNotFound),
+        (403, "", True, AccessDenied),
         (409, "ErrBucketAlreadyExists", False, BucketAlreadyExists),
+        (416, "", True, RangeNotSatisfiable),
         (429, "", True, Throttled),
+        (500, "ErrTooManyRequests", True, Throttled),
         (503, "", True, ServiceUnavailable),
         (400, "", True, AISError),
     ],

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from aisloader.core.sources import ObjectList, Source, build_manifest, sources
+from aisloader.core.listing.lister import build_manifest
+from aisloader.core.listing.sources import ObjectList, Source, sources
 from aisloader.errors import ConfigError
 from aisloader.refs import Bucket
 

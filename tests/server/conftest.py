@@ -34,7 +34,7 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
 @pytest.fixture(scope="module")
 def mc(cluster: LocalCluster) -> Iterator[LocalCluster]:
     """The module's cluster holding the get-batch fixtures' objects and shards."""
-    from .mossutil import populate
+    from .batchutil import populate
 
     populate(cluster)
     yield cluster

@@ -9,7 +9,7 @@ from aisloader.server.errors import EmuError
 from aisloader.server.faults import FaultEngine, parse_faults_body
 from aisloader.server.hrw import digest, make_daemon_id, owner
 from aisloader.server.names import BucketId, check_object_name, parse_bucket
-from aisloader.server.target import parse_range
+from aisloader.server.nodes.target import parse_range
 
 IDS = {"tA1b2C3d": 1024559713552443126, "tE5f6G7h": 6968700598530540242}
 IDS["tI9j0K1l"] = 2418377304551437727

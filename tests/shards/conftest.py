@@ -1,1 +1,1 @@
-"""Fixtures: the package cluster, bucket and client come from ``tests/conftest.py``."""
+"""Fixtures: the cluster, bucket and client come from ``tests/conftest.py``."""

@@ -7,17 +7,13 @@ import asyncio
 from typing import Any
 
 import pytest
-from torch.utils.data import DataLoader
+from _shared import FAST, data_loader
 
-from aisloader import runtime
+from aisloader.bridge import runtime
 from aisloader.server import LocalCluster
 from aisloader.torch import AISShardReader
 
-from .util import FAST, ids, put_regular
-
-
-def _keep(batch: list[Any]) -> list[Any]:
-    return batch
+from .util import ids, put_regular
 
 
 @pytest.mark.parametrize(("workers", "method"), [(0, None), (2, "fork"), (2, "spawn")])
@@ -33,6 +29,7 @@ def test_ranks_by_workers_read_each_sample_once(
             url,
             endpoint=cluster.endpoint,
             config=FAST,
+            sample_format="dict",
             shuffle=True,
             seed=11,
             shuffle_buffer=8,
@@ -40,13 +37,7 @@ def test_ranks_by_workers_read_each_sample_once(
             world_size=2,
         )
         reader.set_epoch(3)
-        loader = DataLoader(
-            reader,
-            batch_size=4,
-            num_workers=workers,
-            multiprocessing_context=method,
-            collate_fn=_keep,
-        )
+        loader = data_loader(reader, workers, method, batch_size=4)
         got = ids(s for batch in loader for s in batch)
         by_rank.append({u for u, _ in got})
         seen += got

@@ -5,27 +5,23 @@ from __future__ import annotations
 
 import pickle
 from pathlib import Path
-from typing import Any
 
 import pytest
-from torch.utils.data import DataLoader, RandomSampler
+from _shared import FAST, load, tar_of
+from torch.utils.data import RandomSampler
 
 from aisloader.core.client import AsyncClient
-from aisloader.core.shard_index import ShardIndex, build_shard_index
-from aisloader.core.sources import ObjectList, sources
+from aisloader.core.listing.shard_index import ShardIndex, build_shard_index
+from aisloader.core.listing.sources import ObjectList, sources
 from aisloader.errors import ConfigError, ObjectNotFound
 from aisloader.server import LocalCluster
 from aisloader.torch import AISShardMapDataset, AISShardReader
 
-from .util import FAST, Sample, gz, ids, put_regular, regular_shard, tar_of
+from .util import Sample, gz, ids, put_regular, regular_shard
 
 
 def _by_id(samples: list[Sample]) -> dict[tuple[str, str], Sample]:
     return {(s["__url__"], s["__key__"]): s for s in samples}
-
-
-def _keep(batch: list[Any]) -> list[Any]:
-    return batch
 
 
 def test_map_samples_equal_streamed_samples(
@@ -35,7 +31,9 @@ def test_map_samples_equal_streamed_samples(
     cluster.put_object(bucket, "train/shard-gz.tgz", gz(regular_shard(7, 4)))
     cluster.put_object(bucket, "train/notes.txt", b"not a shard")
     url = f"ais://{bucket}/train/"
-    streamed = list(AISShardReader(url, endpoint=cluster.endpoint, config=FAST))
+    streamed = list(
+        AISShardReader(url, endpoint=cluster.endpoint, config=FAST, sample_format="dict")
+    )
     assert len(streamed) == 22
     dataset = AISShardMapDataset(url, endpoint=cluster.endpoint, config=FAST)
     assert len(dataset) == 22
@@ -72,15 +70,7 @@ def test_loader_with_random_sampler(
     dataset = AISShardMapDataset(
         f"ais://{bucket}/train/", endpoint=cluster.endpoint, config=FAST, transform=_tag
     )
-    loader = DataLoader(
-        dataset,
-        batch_size=3,
-        sampler=RandomSampler(dataset),
-        num_workers=workers,
-        multiprocessing_context=method,
-        collate_fn=_keep,
-    )
-    got = [s for batch in loader for s in batch]
+    got = load(dataset, workers, method, batch_size=3, sampler=RandomSampler(dataset))
     assert sorted(ids(got)) == sorted(everything)
     assert all(s["tagged"] for s in got)
 

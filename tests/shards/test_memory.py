@@ -20,13 +20,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _shared import FAST
 
 from aisloader.core.client import AsyncClient
-from aisloader.core.shards import ShardStream
+from aisloader.core.streams.shards import ShardStream
 from aisloader.server import LocalCluster
 from aisloader.torch import AISShardReader
-
-from .util import FAST
 
 MIB = 1 << 20
 MEMBER = 2 * MIB
@@ -120,7 +119,7 @@ def test_shard_stream_1gib(big: LocalCluster) -> None:
 
 
 def test_shard_reader_1gib(big: LocalCluster) -> None:
-    reader = AISShardReader("ais://big", endpoint=big.endpoint, config=CONFIG)
+    reader = AISShardReader("ais://big", endpoint=big.endpoint, config=CONFIG, sample_format="dict")
     base = _reset_peak()
     check = Check()
     start = time.monotonic()

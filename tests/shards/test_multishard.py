@@ -3,28 +3,20 @@ split across ranks × workers (each tuple exactly once)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
+from _shared import FAST, load, tar_of
 from aistore.pytorch import AISMultiShardStream as PluginStream
 from aistore.sdk import DataShard
-from torch.utils.data import DataLoader
 
-from aisloader.errors import ConfigError
+from aisloader.errors import ConfigError, ETLNotFound
 from aisloader.server import LocalCluster
 from aisloader.torch import AISMultiShardStream
-
-from .util import FAST, tar_of
 
 
 def _put(cluster: LocalCluster, bucket: str, prefix: str, ext: str, shards: int, per: int) -> None:
     for s in range(shards):
         members = [(f"{k:03d}.{ext}", f"{prefix}{s}:{k}".encode()) for k in range(per)]
         cluster.put_object(bucket, f"{prefix}{s:02d}.tar", tar_of(reversed(members)))
-
-
-def _keep(batch: list[Any]) -> list[Any]:
-    return batch
 
 
 def test_zip_equals_the_official_plugin(cluster: LocalCluster, bucket: str) -> None:
@@ -55,14 +47,7 @@ def test_split_across_ranks_and_workers(
         stream = AISMultiShardStream(
             urls, endpoint=cluster.endpoint, config=FAST, rank=rank, world_size=2
         )
-        loader = DataLoader(
-            stream,
-            batch_size=2,
-            num_workers=workers,
-            multiprocessing_context=method,
-            collate_fn=_keep,
-        )
-        got = [t for batch in loader for t in batch]
+        got = load(stream, workers, method, batch_size=2)
         if workers == 0:
             assert len(got) == len(stream)
         seen += got
@@ -78,5 +63,18 @@ def test_bad_sources(cluster: LocalCluster, bucket: str) -> None:
     )
     with pytest.raises(ConfigError, match="no shard members"):
         list(empty)
-    with pytest.raises(ConfigError, match="etl_name"):
-        AISMultiShardStream([DataShard(cluster.endpoint, bucket, etl_name="x")])
+
+
+def test_data_shard_etl_is_applied_by_the_cluster(cluster: LocalCluster, bucket: str) -> None:
+    _put(cluster, bucket, "a/", "x", 1, 2)
+    before = cluster.stats()["etl.calls"]
+    upper = DataShard(cluster.endpoint, bucket, prefix="a/", etl_name="upper")
+    plain = DataShard(cluster.endpoint, bucket, prefix="a/")
+    got = list(AISMultiShardStream([upper, plain], config=FAST))
+    assert got == [(b"A/0:0", b"a/0:0"), (b"A/0:1", b"a/0:1")]
+    assert cluster.stats()["etl.calls"] - before == 2  # one column went through the ETL
+    missing = DataShard(cluster.endpoint, bucket, prefix="a/", etl_name="no-such-etl")
+    with pytest.raises(ETLNotFound, match="no-such-etl") as info:
+        list(AISMultiShardStream([missing], config=FAST))
+    assert "no-such-etl" in str(info.value)
+    assert f"ais://{bucket}/a/00.tar" in str(info.value)

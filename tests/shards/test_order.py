@@ -4,18 +4,18 @@ concurrent shards (a slow one does not stall the rest) and early exit."""
 from __future__ import annotations
 
 import asyncio
-import time
 from contextlib import aclosing
 
 import pytest
+from _shared import FAST
 
 from aisloader.core.client import AsyncClient
-from aisloader.core.order import Part
-from aisloader.core.shards import ShardOptions, ShardStream
+from aisloader.core.streams.order import Part
+from aisloader.core.streams.shards import ShardOptions, ShardStream
 from aisloader.server import LocalCluster
 from aisloader.server.faults import Fault
 
-from .util import EXTS, FAST, data_of, ids, put_regular
+from .util import EXTS, data_of, ids, put_regular
 
 
 def _stream(client: AsyncClient, url: str, **kw: object) -> ShardStream:
@@ -139,18 +139,16 @@ async def test_slow_shard_does_not_stall_the_others(cluster: LocalCluster, bucke
     url = f"ais://{bucket}/train/"
     for in_flight in (1, 2):
         config = FAST.replace(shards_in_flight=in_flight)
+        before = cluster.stats()["faults.slow"]
         async with AsyncClient(cluster.endpoint, config=config) as client:
-            start = time.monotonic()
             got = await _ids(_stream(client, url))
-            took = time.monotonic() - start
-        assert took >= 0.7  # the slow shard took at least 3 pauses
+        assert cluster.stats()["faults.slow"] - before == 1  # the slow shard was sent slowly
         last_fast = max(i for i, (u, _) in enumerate(got) if u != slow_url)
         first_slow_done = max(i for i, (u, _) in enumerate(got) if u == slow_url)
         if in_flight == 1:
             assert first_slow_done < last_fast  # in order: everything waits for the slow one
         else:
             assert last_fast < first_slow_done  # every fast shard finished meanwhile
-    assert cluster.stats()["faults.slow"] >= 2
 
 
 async def test_early_exit_leaves_no_task(

@@ -11,21 +11,20 @@ from __future__ import annotations
 import asyncio
 import tarfile
 from pathlib import Path
-from typing import Any
 
 import pytest
+from _shared import FAST, until_error
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tar.gen import FORMATS, Spec, build, specs
 
 from aisloader.core.client import AsyncClient
-from aisloader.core.samples import to_plugin_form
-from aisloader.core.shards import ShardStream
-from aisloader.errors import SampleError
+from aisloader.core.streams.shards import ShardStream
+from aisloader.core.tar.samples import to_plugin_form
 from aisloader.server import LocalCluster
 from aisloader.torch import AISShardReader
 
-from .util import FAST, Sample, gz, webdataset_samples
+from .util import Sample, gz, webdataset_samples
 
 LONG = "L" * 130
 TRICKY = [
@@ -71,19 +70,19 @@ def test_tricky_shard_equals_webdataset(
     theirs = webdataset_samples(blob, f"ais://{bucket}/{name}", tmp_path)
     assert len(theirs) >= 5  # the shard is not degenerate
     assert _read_stream(cluster.endpoint, bucket, "set/") == theirs
-    reader = AISShardReader(f"ais://{bucket}/set/", endpoint=cluster.endpoint, config=FAST)
-    assert list(reader) == theirs
-    plugin = AISShardReader(
-        f"ais://{bucket}/set/", endpoint=cluster.endpoint, config=FAST, plugin_form=True
+    reader = AISShardReader(
+        f"ais://{bucket}/set/", endpoint=cluster.endpoint, config=FAST, sample_format="dict"
     )
-    assert list(plugin) == [to_plugin_form(s) for s in theirs]
+    assert list(reader) == theirs
+    plugin = AISShardReader(f"ais://{bucket}/set/", endpoint=cluster.endpoint, config=FAST)
+    seen = {ext for s in theirs for ext in to_plugin_form(s)[1]}  # one shard: all of them
+    padded = [(k, {**dict.fromkeys(seen, b""), **v}) for k, v in map(to_plugin_form, theirs)]
+    assert list(plugin) == padded  # the plugin's ZeroDict: every extension, b"" if absent
 
 
 def test_plugin_form_shape(cluster: LocalCluster, bucket: str) -> None:
     cluster.put_object(bucket, "s.tar", build([Spec("d/a.jpg", size=1), Spec("d/a.cls", size=2)]))
-    reader = AISShardReader(
-        f"ais://{bucket}", endpoint=cluster.endpoint, config=FAST, plugin_form=True
-    )
+    reader = AISShardReader(f"ais://{bucket}", endpoint=cluster.endpoint, config=FAST)
     [(basename, parts)] = list(reader)
     assert basename == "a"
     assert sorted(parts) == ["cls", "jpg"]
@@ -108,15 +107,6 @@ def sample_specs(draw: st.DrawFn) -> list[Spec]:
     return out + draw(specs(fmt)) if draw(st.booleans()) else out
 
 
-def _outcome(fn: Any) -> tuple[list[Sample], bool]:
-    out: list[Sample] = []
-    try:
-        out.extend(fn())
-    except (ValueError, SampleError):
-        return out, True
-    return out, False
-
-
 @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
 @given(members=sample_specs(), fmt=st.sampled_from(FORMATS), zipped=st.booleans())
 def test_random_shards_equal_webdataset(
@@ -133,8 +123,8 @@ def test_random_shards_equal_webdataset(
     cluster.put_object(bucket, name, blob)
     try:
         tmp = tmp_path_factory.mktemp("wds")
-        theirs = _outcome(lambda: webdataset_samples(blob, f"ais://{bucket}/{name}", tmp))
-        ours = _outcome(lambda: _read_stream(cluster.endpoint, bucket, "r/"))
+        theirs = until_error(lambda: webdataset_samples(blob, f"ais://{bucket}/{name}", tmp))
+        ours = until_error(lambda: _read_stream(cluster.endpoint, bucket, "r/"))
     finally:
         asyncio.run(_delete(cluster.endpoint, bucket, name))
     if theirs[1]:  # webdataset stops at the duplicate; we raise before yielding the sample

@@ -7,9 +7,10 @@ import random
 import tarfile
 
 import pytest
+from _shared import FAST, tar_of
 
 from aisloader.core.client import AsyncClient
-from aisloader.core.shards import ShardOptions, ShardStream
+from aisloader.core.streams.shards import ShardOptions, ShardStream
 from aisloader.errors import (
     BucketNotFound,
     ConfigError,
@@ -22,7 +23,7 @@ from aisloader.server import LocalCluster
 from aisloader.server.faults import Fault
 from aisloader.torch import AISShardReader
 
-from .util import FAST, Sample, gz, ids, put_regular, regular_shard, tar_of
+from .util import Sample, gz, ids, put_regular, regular_shard
 
 
 async def _read(
@@ -47,7 +48,11 @@ async def test_other_objects_skip_and_error(
     with pytest.raises(ConfigError, match=r"train/data\.zip is not a \.tar"):
         await _read(client, f"ais://{bucket}/train/", other_objects="error")
     reader = AISShardReader(
-        f"ais://{bucket}/train/", endpoint=cluster.endpoint, config=FAST, other_objects="error"
+        f"ais://{bucket}/train/",
+        endpoint=cluster.endpoint,
+        config=FAST,
+        other_objects="error",
+        sample_format="dict",
     )
     with pytest.raises(ConfigError, match=r"train/data\.zip"):
         list(reader)
@@ -81,7 +86,7 @@ def _corrupt(blob: bytes, offset: int) -> bytes:
 
 # ustar, tiny members: every member is a 512-byte header plus one 512-byte data block.
 GOOD = tar_of(
-    [(f"s{k}.{e}", b"%d" % k) for k in range(4) for e in ("jpg", "cls")], tarfile.USTAR_FORMAT
+    [(f"s{k}.{e}", b"%d" % k) for k in range(4) for e in ("jpg", "cls")], fmt=tarfile.USTAR_FORMAT
 )
 CASES = {
     "bad header checksum": (_corrupt(GOOD, 5 * 1024), 5 * 1024, "checksum"),
@@ -125,7 +130,11 @@ async def test_on_corrupt_skip(
     assert sorted(set(got) - good) == [(bad_url, "s0"), (bad_url, "s1")]
     assert stream.stats.corrupt_shards == [bad_url]
     reader = AISShardReader(
-        f"ais://{bucket}/train/", endpoint=cluster.endpoint, config=FAST, on_corrupt="skip"
+        f"ais://{bucket}/train/",
+        endpoint=cluster.endpoint,
+        config=FAST,
+        on_corrupt="skip",
+        sample_format="dict",
     )
     with caplog.at_level(logging.WARNING, logger="aisloader.shards"):
         assert sorted(ids(reader)) == sorted(got)
@@ -177,7 +186,7 @@ async def test_on_duplicate(cluster: LocalCluster, bucket: str, client: AsyncCli
         await _read(client, url)
     out, _ = await _read(client, url, on_duplicate="skip")
     assert out == [{"__key__": "b", "__url__": f"{url}s.tar", "jpg": b"3", "cls": b"4"}]
-    reader = AISShardReader(url, endpoint=cluster.endpoint, config=FAST)
+    reader = AISShardReader(url, endpoint=cluster.endpoint, config=FAST, sample_format="dict")
     with pytest.raises(SampleError, match="twice"):  # typed across the sync bridge
         list(reader)
 
@@ -196,10 +205,17 @@ async def test_missing(cluster: LocalCluster, bucket: str, client: AsyncClient) 
         ["__key__", "__url__", "jpg"],
         ["__key__", "__url__", "cls"],
     ]
-    reader = AISShardReader(url, endpoint=cluster.endpoint, config=FAST, expected=want)
+    reader = AISShardReader(
+        url, endpoint=cluster.endpoint, config=FAST, expected=want, sample_format="dict"
+    )
     with pytest.raises(SampleError, match="lacks"):
         list(reader)
     reader = AISShardReader(
-        url, endpoint=cluster.endpoint, config=FAST, expected=want, missing="empty"
+        url,
+        endpoint=cluster.endpoint,
+        config=FAST,
+        expected=want,
+        missing="empty",
+        sample_format="dict",
     )
     assert [s["cls"] for s in reader] == [b"2", b"", b"4"]

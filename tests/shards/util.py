@@ -1,32 +1,19 @@
-"""Shard builders and oracles shared by the shard tests."""
+"""Shard builders and oracles shared by the shard tests (tars come from ``tests/_shared.py``)."""
 
 from __future__ import annotations
 
 import gzip
-import io
-import tarfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import webdataset as wds
-from _shared import FAST  # noqa: F401  (re-exported for the tests)
+from _shared import tar_of
 
 from aisloader.server import LocalCluster
 
 Sample = dict[str, Any]
 EXTS = ("jpg", "cls", "json")
-
-
-def tar_of(members: Iterable[tuple[str, bytes]], fmt: int = tarfile.PAX_FORMAT) -> bytes:
-    """A tar of ``(name, data)`` members, in order."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=fmt) as tar:
-        for name, data in members:
-            info = tarfile.TarInfo(name)
-            info.size, info.mtime = len(data), 1_700_000_000
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
 
 
 def data_of(shard: int, key: int, ext: str) -> bytes:

@@ -11,7 +11,7 @@ from typing import Literal, cast
 
 from hypothesis import strategies as st
 
-from aisloader.core.tar import TarMember, TarStreamParser
+from aisloader.core.tar.members import TarMember, TarStreamParser
 
 _Format = Literal[0, 1, 2]  # what TarInfo.tobuf accepts
 FORMATS = (tarfile.USTAR_FORMAT, tarfile.GNU_FORMAT, tarfile.PAX_FORMAT)

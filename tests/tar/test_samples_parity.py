@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import io
 import tarfile
-from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import webdataset as wds
+from _shared import until_error
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from webdataset.tariterators import (
@@ -18,8 +18,7 @@ from webdataset.tariterators import (
     tar_file_iterator,
 )
 
-from aisloader.core.samples import group_samples, is_meta, split_key
-from aisloader.errors import SampleError
+from aisloader.core.tar.samples import group_samples, is_meta, split_key
 
 from .gen import Spec, build, parse
 
@@ -43,23 +42,13 @@ def test_split_key_examples() -> None:
     assert split_key("d/.hidden.txt") == ("d/", "hidden.txt")  # webdataset's own quirk
 
 
-def _run(fn: Callable[[], Iterable[Any]]) -> tuple[list[Any], bool]:
-    """Items produced until the end or an error, and whether it ended in an error."""
-    out: list[Any] = []
-    try:
-        out.extend(fn())
-    except (ValueError, SampleError):
-        return out, True
-    return out, False
-
-
 def wds_samples(blob: bytes) -> tuple[list[Any], bool]:
     src = [{"url": URL, "stream": io.BytesIO(blob)}]
-    return _run(lambda: (s for s in group_by_keys(tar_file_expander(src))))
+    return until_error(lambda: (s for s in group_by_keys(tar_file_expander(src))))
 
 
 def our_samples(blob: bytes) -> tuple[list[Any], bool]:
-    return _run(lambda: (s for s in group_samples(parse(blob), url=URL)))
+    return until_error(lambda: (s for s in group_samples(parse(blob), url=URL)))
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

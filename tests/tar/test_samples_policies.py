@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from aisloader.core.samples import SampleGrouper, agroup_samples, group_samples, to_plugin_form
-from aisloader.core.tar import TarMember
+from aisloader.core.tar.members import TarMember
+from aisloader.core.tar.samples import SampleGrouper, agroup_samples, group_samples, to_plugin_form
 from aisloader.errors import ConfigError, SampleError
 
 URL = "ais://b/s.tar"

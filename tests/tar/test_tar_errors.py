@@ -9,8 +9,8 @@ import zlib
 
 import pytest
 
-from aisloader.core.tar import TarStreamParser
-from aisloader.core.tarhdr import INFLATE_STEP, Inflater
+from aisloader.core.tar.gzip import INFLATE_STEP, Inflater
+from aisloader.core.tar.members import TarStreamParser
 from aisloader.errors import ConfigError, ShardFormatError
 
 from .craft import END, member

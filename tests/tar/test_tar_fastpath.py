@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aisloader.core.samples import _KEY, split_key
-from aisloader.core.tar import TarStreamParser
-from aisloader.core.tarhdr import TarMember, decode_header, file_member, header_sum, plain_file
+from aisloader.core.tar.header import TarMember, decode_header, file_member, header_sum, plain_file
+from aisloader.core.tar.members import TarStreamParser
+from aisloader.core.tar.samples import _KEY, split_key
 from aisloader.errors import ShardFormatError
 
 from .craft import END, header, member, with_checksum

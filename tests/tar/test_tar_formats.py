@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aisloader.core.tar import TarStreamParser
+from aisloader.core.tar.members import TarStreamParser
 from aisloader.errors import ShardFormatError
 
 from .craft import END, extension, header, member, padded, pax_payload

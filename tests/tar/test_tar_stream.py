@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import gzip
-import time
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from aisloader.core.tar import TarMember, iter_tar_members, iter_tar_members_sync
+from aisloader.core.tar.members import TarMember, iter_tar_members, iter_tar_members_sync
 from aisloader.errors import ShardFormatError
 
 from .craft import END, header, member
@@ -96,7 +95,6 @@ def _gib_stream(count: int, size: int) -> Iterator[bytes]:
 def test_one_gib_stream_in_bounded_memory() -> None:
     """1000 x 1 MiB members stream through with RSS growth under 64 MiB (never the shard)."""
     count, size, bound = 1000, 1 << 20, 64 << 20
-    started = time.monotonic()
     members = iter_tar_members_sync(_gib_stream(count, size), shard=SHARD, max_member_size=size)
     seen = total = 0
     baseline = peak = 0
@@ -108,4 +106,3 @@ def test_one_gib_stream_in_bounded_memory() -> None:
             peak = max(peak, _vm_rss())
     assert (seen, total) == (count, count * size)
     assert peak - baseline < bound, f"RSS grew by {(peak - baseline) >> 20} MiB"
-    assert time.monotonic() - started < 15

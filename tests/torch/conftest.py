@@ -1,17 +1,16 @@
-"""Fixtures: one embedded cluster for the torch dataset tests, with a filled bucket."""
+"""Fixtures of the torch dataset tests: the forkserver preload and a filled bucket (the
+cluster and the ``bucket`` fixture come from ``tests/conftest.py``)."""
 
 from __future__ import annotations
 
-import itertools
 import multiprocessing
 from collections.abc import Iterator
 
 import pytest
-from torchds_util import N, fill
+from _shared import put_objects
+from torchds_util import N
 
 from aisloader.server import LocalCluster
-
-_names = itertools.count()
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -22,30 +21,15 @@ def _forkserver_preload() -> None:
 
 
 @pytest.fixture(scope="session")
-def cluster() -> Iterator[LocalCluster]:
-    """One embedded cluster (proxy + 2 targets) for every test of this directory."""
-    with LocalCluster(targets=2) as c:
-        yield c
-
-
-@pytest.fixture(scope="session")
 def objects(cluster: LocalCluster) -> dict[str, bytes]:
     """``N`` objects under ``ais://tds/o/`` (+ a decoy outside the prefix); name → bytes."""
-    out = fill(cluster, "tds", N)
+    out = put_objects(cluster, "tds", N)
     cluster.put_object("tds", "other/decoy", b"not under o/")
     return out
 
 
-@pytest.fixture
-def bucket(cluster: LocalCluster) -> Iterator[str]:
-    """A fresh, empty bucket (created); faults are cleared after the test."""
-    name = f"tds-{next(_names)}"
-    cluster.create_bucket(name)
-    yield name
-    cluster.clear_faults()
-
-
 @pytest.fixture(autouse=True)
 def _no_faults(cluster: LocalCluster) -> Iterator[None]:
+    """Faults end with the test, also for tests that install them without a ``bucket``."""
     yield
     cluster.clear_faults()

@@ -1,36 +1,26 @@
-"""AISMapDataset: exactly once under every start method and sampler, one bridge hop per batch,
-sources of every kind (for both datasets), progress bars, typed errors from workers, bad input
-at construction."""
+"""AISMapDataset: exactly once under every start method and sampler, one bridge hop per batch
+with its GETs concurrent, sources of every kind (for both datasets), progress bars, bad input at
+construction (typed errors from workers: ``test_torchds_iter.py``)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
-import time
 from collections import Counter
 from typing import Any
 
 import pytest
 import torch
+from _shared import FAST, Overlap, blob, data_loader, load, put_objects
 from aistore.sdk import Client as SdkClient
-from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, RandomSampler
-from torchds_util import (
-    FAST,
-    N,
-    assert_exactly_once,
-    blob,
-    count_lists,
-    fill,
-    keep,
-    load,
-    load_error,
-    stamp,
-)
+from aistore.sdk.errors import ErrETLNotFound
+from torch.utils.data import BatchSampler, DistributedSampler, RandomSampler
+from torchds_util import N, assert_exactly_once, count_lists, stamp
 
-from aisloader import runtime
-from aisloader.client import Client
-from aisloader.errors import BucketNotFound, ConfigError, ObjectNotFound
+from aisloader.bridge import runtime
+from aisloader.errors import BucketNotFound, ConfigError, ETLNotFound
 from aisloader.refs import Bucket
-from aisloader.server import Fault, LocalCluster
+from aisloader.server import LocalCluster
 from aisloader.torch import AISIterDataset, AISMapDataset, DynamicBatchSampler, ObjectList
 
 pytestmark = pytest.mark.filterwarnings("ignore:This DataLoader will create:UserWarning")
@@ -96,7 +86,7 @@ def _sources(cluster: LocalCluster) -> dict[str, tuple[Any, Any, list[str]]]:
 def test_source_kinds(
     cluster: LocalCluster, objects: dict[str, bytes], kind: str, cls: type[Any]
 ) -> None:
-    fill(cluster, "tds2", 10, "p/")
+    put_objects(cluster, "tds2", 10, "p/")
     source, prefix_map, names = _sources(cluster)[kind]
     dataset = cls(source, prefix_map=prefix_map, endpoint=cluster.endpoint, config=FAST)
     samples = list(dataset) if cls is AISIterDataset else [dataset[i] for i in range(len(dataset))]
@@ -128,13 +118,13 @@ def test_getitems_is_one_bridge_hop_with_concurrent_gets(
     assert_exactly_once(samples, objects)
     assert hops["call"] == N // 12  # one hop per batch
     assert cluster.stats()["target.GET"] - before == N  # one GET per object, no more
-    # 12 GETs that each take 0.3 s at the target finish together: concurrent, not in turn.
-    cluster.set_faults([Fault("latency", every=1, delay=0.3, hop="target")])
-    started = time.monotonic()
-    batch = dataset.__getitems__(list(range(12)))
-    elapsed = time.monotonic() - started
+    # The 12 GETs of one batch are open at the proxy together: concurrent, not in turn.
+    with Overlap(cluster.endpoint, "/v1/objects/", release_at=12, hold=5.0) as proxy:
+        names = ObjectList("tds", sorted(objects)[:12])
+        through = AISMapDataset(names, endpoint=proxy.endpoint, config=FAST)
+        batch = through.__getitems__(list(range(12)))
     assert [name for name, _ in batch] == sorted(objects)[:12]
-    assert elapsed < 1.5, f"12 GETs of 0.3 s took {elapsed:.2f} s: not concurrent"
+    assert (proxy.served, proxy.peak) == (12, 12)
 
 
 @pytest.mark.parametrize(("workers", "method"), [(0, None), (2, "fork")])
@@ -159,7 +149,7 @@ def test_dynamic_batch_sampler(cluster: LocalCluster, objects: dict[str, bytes])
     dataset = _map("ais://tds/o/", cluster)
     limit = 3000
     sampler = DynamicBatchSampler(dataset, max_batch_size=limit, shuffle=True, seed=2)
-    loader = DataLoader(dataset, batch_sampler=sampler, collate_fn=keep, num_workers=2)
+    loader = data_loader(dataset, 2, batch_sampler=sampler)
     batches = list(loader)
     assert len(loader) == len(sampler) == len(batches) < N  # counts batches, not samples
     assert all(sum(len(d) for _, d in b) <= limit for b in batches)
@@ -169,11 +159,17 @@ def test_dynamic_batch_sampler(cluster: LocalCluster, objects: dict[str, bytes])
     sampler.set_epoch(1)
     assert list(sampler) != first
     with pytest.raises(ConfigError, match=r"ais://tds/o/\d+ is \d+ bytes"):
-        list(DynamicBatchSampler(dataset, max_batch_size=500))
-    alone = list(DynamicBatchSampler(dataset, max_batch_size=500, allow_oversized_samples=True))
-    assert all(len(b) == 1 for b in alone if len(objects[dataset.manifest.name(b[0])]) > 500)
-    with pytest.raises(ConfigError, match="needs object sizes"):
-        DynamicBatchSampler(_map(ObjectList("tds", ["o/00001"]), cluster), max_batch_size=10)
+        list(DynamicBatchSampler(dataset, max_batch_size=730, strict=True))
+    small = {n for n, v in objects.items() if len(v) <= 730}
+    assert 0 < len(small) < N
+    kept = [dataset.manifest.name(i) for b in DynamicBatchSampler(dataset, 730) for i in b]
+    assert sorted(kept) == sorted(small)  # the plugin's default: oversized skipped, warned
+    alone = list(DynamicBatchSampler(dataset, max_batch_size=730, allow_oversized_samples=True))
+    assert all(len(b) == 1 for b in alone if len(objects[dataset.manifest.name(b[0])]) > 730)
+    assert sum(len(b) for b in alone) == N
+    named = _map(ObjectList("tds", ["o/00001", "o/00002"]), cluster)  # no sizes: HEADed
+    limit = len(objects["o/00001"]) + len(objects["o/00002"])
+    assert list(DynamicBatchSampler(named, max_batch_size=limit)) == [[0, 1]]
 
 
 def test_show_progress(
@@ -184,19 +180,6 @@ def test_show_progress(
     err = capfd.readouterr().err
     assert "listing" in err
     assert f"{N}obj" in err.replace(" ", "")
-
-
-@pytest.mark.parametrize(("workers", "method"), [(0, None), (2, "fork"), (2, "spawn")])
-def test_deleted_object_reaches_the_loop_typed(
-    cluster: LocalCluster, bucket: str, workers: int, method: str | None
-) -> None:
-    fill(cluster, bucket, 12)
-    dataset = _map(f"ais://{bucket}", cluster)  # listed now
-    with Client(cluster.endpoint, config=FAST) as client:
-        client.delete((bucket, "o/00005"))
-    error = load_error(dataset, workers, method)
-    assert isinstance(error, ObjectNotFound)
-    assert f"ais://{bucket}/o/00005" in str(error)
 
 
 @pytest.mark.parametrize(
@@ -224,6 +207,26 @@ def test_bad_input_fails_at_construction(
         _map(source, cluster)
 
 
-def test_etl_name_is_refused(cluster: LocalCluster) -> None:
-    with pytest.raises(ConfigError, match="etl_name"):
-        AISMapDataset("ais://tds", etl_name="x", endpoint=cluster.endpoint)
+@pytest.mark.parametrize("use_batch_api", [False, True])
+def test_etl_name_is_applied_by_the_cluster(
+    cluster: LocalCluster, objects: dict[str, bytes], use_batch_api: bool
+) -> None:
+    dataset = _map("ais://tds/o/", cluster, etl_name="md5", use_batch_api=use_batch_api)
+    want = {name: hashlib.md5(data).hexdigest().encode() for name, data in objects.items()}
+    before = cluster.stats()["etl.calls"]
+    assert dict(dataset[i] for i in range(3)) == {n: want[n] for n in sorted(objects)[:3]}
+    assert dict(dataset.__getitems__(list(range(3, 9)))) == {
+        n: want[n] for n in sorted(objects)[3:9]
+    }
+    assert cluster.stats()["etl.calls"] - before == 9  # never untransformed bytes
+    assert dataset.get_obj_list()[0].get_reader().read_all() == want["o/00000"]
+
+
+def test_unknown_etl_names_the_etl_and_the_object(
+    cluster: LocalCluster, objects: dict[str, bytes]
+) -> None:
+    dataset = _map("ais://tds/o/", cluster, etl_name="no-such-etl")
+    with pytest.raises(ETLNotFound, match="no-such-etl") as info:
+        dataset[0]
+    assert "ais://tds/o/00000" in str(info.value)
+    assert isinstance(info.value, ErrETLNotFound)  # the SDK's except clauses catch it too

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from torch.utils.data import DataLoader
-from torchds_util import NamesOnly, PluginStyleNames, keep
+from _shared import load
+from torchds_util import NamesOnly, PluginStyleNames
 
 from aisloader.server import LocalCluster
 from aisloader.torch import ObjectList
@@ -29,10 +29,7 @@ BOUND = 16 * MIB
 
 def _touch_all(dataset: Any) -> tuple[int, int, int]:
     """(indices read, name characters read, largest USS growth of a worker)."""
-    loader = DataLoader(
-        dataset, batch_size=2000, num_workers=2, multiprocessing_context="fork", collate_fn=keep
-    )
-    rows = [row for batch in loader for row in batch]
+    rows = load(dataset, 2, "fork", batch_size=2000)
     return sum(r[0] for r in rows), sum(r[1] for r in rows), max(r[2] for r in rows)
 
 

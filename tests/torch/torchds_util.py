@@ -13,14 +13,11 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from torch.utils.data import DataLoader, Dataset
+from _shared import FAST, blob, data_loader, load
+from torch.utils.data import Dataset
 
-from aisloader.config import ClientConfig
 from aisloader.server import Fault, LocalCluster
 from aisloader.torch import AISBaseMapDataset, AISIterDataset
-
-FAST = ClientConfig(backoff_base=0.002, backoff_cap=0.02, retry_budget=20.0, read_timeout=10.0)
-"""Default retry attempts, short backoffs."""
 
 N = 60
 """Objects under ``o/`` in the main test bucket."""
@@ -31,43 +28,9 @@ COUNT_LISTS = Fault(
 """A no-op fault on every list-objects page: ``faults.latency`` then counts list requests."""
 
 
-def blob(i: int) -> bytes:
-    """Unique bytes of a varying size (1..1000) for object ``i``."""
-    head = f"obj-{i:05d}|".encode()
-    size = 1 + (i * 37) % 1000
-    return (head * (size // len(head) + 1))[:size]
-
-
-def fill(cluster: LocalCluster, bucket: str, n: int, prefix: str = "o/") -> dict[str, bytes]:
-    """Put ``n`` objects ``{prefix}{i:05d}``; return name → bytes."""
-    out = {f"{prefix}{i:05d}": blob(i) for i in range(n)}
-    for name, data in out.items():
-        cluster.put_object(bucket, name, data)
-    return out
-
-
-def keep(batch: list[Any]) -> list[Any]:
-    """Collate that keeps samples as they are."""
-    return batch
-
-
 def stamp(data: bytes) -> tuple[bytes, str, int]:
     """A transform that records where it ran: (data, thread name, pid)."""
     return data, threading.current_thread().name, os.getpid()
-
-
-def load(dataset: Any, workers: int = 0, method: str | None = None, **kw: Any) -> list[Any]:
-    """Every sample of one pass through a DataLoader (batches flattened)."""
-    if "batch_sampler" not in kw:
-        kw.setdefault("batch_size", 7)
-    loader = DataLoader(
-        dataset,
-        num_workers=workers,
-        multiprocessing_context=method if workers else None,
-        collate_fn=keep,
-        **kw,
-    )
-    return [sample for batch in loader for sample in batch]
 
 
 def load_error(dataset: Any, workers: int = 0, method: str | None = None, **kw: Any) -> Exception:
@@ -77,14 +40,7 @@ def load_error(dataset: Any, workers: int = 0, method: str | None = None, **kw: 
     delays its worker shutdown (torch joins each worker with a 5 s timeout then).
     """
     kw.setdefault("batch_size", 4)
-    loader = DataLoader(
-        dataset,
-        num_workers=workers,
-        multiprocessing_context=method if workers else None,
-        collate_fn=keep,
-        **kw,
-    )
-    it = iter(loader)
+    it = iter(data_loader(dataset, workers, method, **kw))
     try:
         for _ in it:
             pass

@@ -1,0 +1,197 @@
+"""The epoch stream: the one place where iteration state lives.
+
+An :class:`EpochStream` owns what every reader of a dataset shares — the normalised sources,
+the listing (a :class:`~aisloader.core.listing.manifest.Manifest`, made once and reused), the
+consumer's :class:`~aisloader.core.streams.order.Part` (rank × worker, split by the one rule in
+:mod:`~aisloader.core.streams.order`), the seed, the shuffle flag and the epoch — and turns them
+into the positions one part reads in one epoch. Subclasses only say how the items at those
+positions are read (:meth:`EpochStream._items`): objects, shard samples, get-batch answers,
+zipped shard members.
+
+A stream is plain data until it is bound to a client: it pickles without one (a torch dataset
+holds an unbound stream and binds a copy per iteration in the process that reads), and
+:meth:`bind` returns a copy with the client, part, epoch or manifest replaced.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
+from contextlib import aclosing
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar
+
+from aisloader.core.listing.lister import build_manifest
+from aisloader.core.listing.manifest import Manifest
+from aisloader.core.listing.sources import Source, sources
+from aisloader.core.streams.order import Part, Permutation, part_positions
+from aisloader.errors import ConfigError
+from aisloader.etl import Etl, EtlLike
+
+if TYPE_CHECKING:
+    from aisloader.core.client import AsyncClient
+
+__all__ = ["EpochStream", "PrefixMap"]
+
+T = TypeVar("T")
+PrefixMap = Mapping[Any, str | Sequence[str] | None]
+
+
+class EpochStream(Generic[T]):
+    """Items of the sources, each once per epoch across all parts (see module docs).
+
+    Args:
+        ais_source_list: sources (``ais://bucket[/prefix]``, buckets, name lists, SDK objects).
+        client: the client that reads (optional until iteration; see :meth:`bind`).
+        prefix_map: source → prefix or list of prefixes.
+        shuffle: a seeded permutation of the epoch order, the same on every part.
+        seed: shuffle seed.
+        part: this consumer's share (default: everything).
+        manifest: a listing made earlier (skips listing).
+        etl: a server-side ETL the cluster applies to every object it serves.
+
+    Raises:
+        ConfigError: no source or a malformed one.
+    """
+
+    batch_count: ClassVar[int] = 16
+    """Items per list from :meth:`batches`."""
+    batch_bytes: ClassVar[int] = 256 << 10
+    """A list from :meth:`batches` closes once it holds this many bytes."""
+
+    def __init__(
+        self,
+        ais_source_list: Any,
+        *,
+        client: AsyncClient | None = None,
+        prefix_map: PrefixMap | None = None,
+        shuffle: bool = False,
+        seed: int = 0,
+        part: Part | None = None,
+        manifest: Manifest | None = None,
+        etl: EtlLike = None,
+    ) -> None:
+        self.sources: tuple[Source, ...] = sources(ais_source_list, prefix_map)
+        self.etl = Etl.of(etl)
+        self._client = client
+        self.shuffle, self.seed = shuffle, seed
+        self.part = part or Part()
+        self.epoch = 0
+        self._manifest = manifest
+
+    # --- state ----------------------------------------------------------------------------
+    @property
+    def client(self) -> AsyncClient:
+        """The bound client.
+
+        Raises:
+            ConfigError: the stream was never bound to a client.
+        """
+        if self._client is None:
+            raise ConfigError(f"{type(self).__name__} has no client: pass client= or bind()")
+        return self._client
+
+    @property
+    def listed(self) -> Manifest | None:
+        """The listing once made (None before)."""
+        return self._manifest
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch (the shuffle order); the same value on every part gives one order."""
+        self.epoch = epoch
+
+    def bind(
+        self,
+        client: AsyncClient | None = None,
+        *,
+        part: Part | None = None,
+        epoch: int | None = None,
+        manifest: Manifest | None = None,
+    ) -> Self:
+        """A copy of this stream with the given client, part, epoch or listing."""
+        bound = copy.copy(self)
+        bound._client = client if client is not None else self._client
+        bound.part = part if part is not None else self.part
+        bound.epoch = epoch if epoch is not None else self.epoch
+        bound._manifest = manifest if manifest is not None else self._manifest
+        bound._reset()
+        return bound
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_client"] = None  # a connection never crosses a process boundary
+        return state
+
+    # --- listing and order ----------------------------------------------------------------
+    @property
+    def lists_ahead(self) -> bool:
+        """Whether this part needs the whole listing before its first item (a lone,
+        unshuffled object stream can read while it lists)."""
+        return True
+
+    async def manifest(self) -> Manifest:
+        """The listing of the sources, made once and cached.
+
+        Raises:
+            ConfigError: the sources matched nothing.
+            BucketNotFound: a bucket does not exist.
+        """
+        if self._manifest is None:
+            self._manifest = await self._list()
+        return self._manifest
+
+    def epoch_size(self, manifest: Manifest) -> int:
+        """Items in one epoch of all parts together."""
+        return len(manifest)
+
+    def part_size(self, manifest: Manifest) -> int:
+        """Items this part reads per epoch."""
+        return len(part_positions(self.epoch_size(manifest), self.part))
+
+    def positions(self, manifest: Manifest) -> Iterator[int]:
+        """Item indices this part reads this epoch, in order: the seeded permutation of the
+        epoch, dealt round-robin across parts."""
+        n = self.epoch_size(manifest)
+        perm = Permutation(n, self.seed, self.epoch, shuffle=self.shuffle)
+        for position in part_positions(n, self.part):
+            yield perm[position]
+
+    # --- items ----------------------------------------------------------------------------
+    def __aiter__(self) -> AsyncGenerator[T, None]:
+        return self._items()
+
+    async def batches(
+        self, max_count: int | None = None, max_bytes: int | None = None
+    ) -> AsyncGenerator[list[T], None]:
+        """The same items in the same order, as lists of up to ``max_count`` items that close
+        once they hold ``max_bytes`` (a consumer in another thread then pays one cross-thread
+        hop per list instead of one per item)."""
+        count = max_count or self.batch_count
+        limit = max_bytes or self.batch_bytes
+        batch: list[T] = []
+        size = 0
+        async with aclosing(self._items()) as items:
+            async for item in items:
+                batch.append(item)
+                size += self._nbytes(item)
+                if len(batch) >= count or size >= limit:
+                    yield batch
+                    batch, size = [], 0
+        if batch:
+            yield batch
+
+    # --- for subclasses -------------------------------------------------------------------
+    async def _list(self) -> Manifest:
+        """List the sources (default: every object they match)."""
+        page_size = self.client.config.list_page_size or None
+        return await build_manifest(self.client, self.sources, page_size=page_size)
+
+    def _items(self) -> AsyncGenerator[T, None]:
+        """The items of this epoch for this part."""
+        raise NotImplementedError
+
+    def _nbytes(self, item: T) -> int:
+        """Payload bytes of one item (bounds the lists of :meth:`batches`)."""
+        return 0
+
+    def _reset(self) -> None:
+        """Clear per-iteration state in a fresh copy made by :meth:`bind`."""

@@ -1,0 +1,139 @@
+"""``AISBaseMapDataset``: the base of the map-style datasets (the plugin's name and contract).
+
+The listing is made once, at construction, into a compact :class:`Manifest` (flat buffers, so
+forked workers do not copy it page by page). ``__getitem__`` does one GET; ``__getitems__``
+(which the DataLoader calls with a whole batch) fetches the batch concurrently in one bridge
+hop. The plugin's subclass contract holds: ``self._obj_list`` / :meth:`get_obj_list` are
+indexable objects with ``.name``, ``.props.size`` and ``.get_reader().read_all()``, and a
+subclass that overrides ``__getitem__`` is called once per index, as the plugin does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from torch.utils.data import Dataset
+from tqdm import tqdm
+
+from aisloader.config import ClientConfig
+from aisloader.core.listing.lister import build_manifest
+from aisloader.core.listing.manifest import Manifest
+from aisloader.core.listing.sources import sources
+from aisloader.errors import ConfigError
+from aisloader.etl import Etl, EtlLike
+from aisloader.refs import ObjectRef
+from aisloader.torch._conn import TorchConn, source_items
+from aisloader.torch._handles import ObjectHandles
+
+__all__ = ["AISBaseMapDataset"]
+
+PrefixMap = Mapping[Any, str | Sequence[str] | None]
+
+
+class AISBaseMapDataset(Dataset[Any]):
+    """Base for map-style datasets over AIS objects; override :meth:`make_sample` (ours) or
+    ``__getitem__`` (the plugin's way).
+
+    Args:
+        ais_source_list: ``ais://bucket[/prefix]`` strings, :class:`~aisloader.Bucket`,
+            :class:`~aisloader.core.listing.sources.ObjectList`, official SDK buckets/object
+            groups, or a list of those. SDK objects bring their cluster (endpoint, token,
+            TLS, timeouts) unless ``endpoint=``/``client=`` say otherwise.
+        prefix_map: source → prefix or list of prefixes (as in ``aistore.pytorch``).
+        etl_name: a server-side ETL applied to every object the cluster serves.
+        client: an aisloader ``Client``/``AsyncClient`` or an SDK ``Client``: where and how.
+        endpoint: cluster URL (default: the sources' cluster, else ``AIS_ENDPOINT``).
+        config: :class:`~aisloader.ClientConfig` (default from the environment).
+        transform: applied to each object's bytes in the consuming process.
+        manifest: a prebuilt :class:`Manifest` (skips listing).
+        show_progress: show a tqdm bar while listing.
+        use_batch_api: fetch each DataLoader batch (``__getitems__``) with one get-batch
+            request instead of concurrent GETs (falls back to GETs on clusters without it).
+
+    Raises:
+        ConfigError: no source, a malformed source, no endpoint, SDK sources of two clusters,
+            or nothing matched.
+        BucketNotFound: a bucket does not exist.
+    """
+
+    def __init__(
+        self,
+        ais_source_list: Any = None,
+        prefix_map: PrefixMap | None = None,
+        etl_name: EtlLike = None,
+        *,
+        client: Any = None,
+        endpoint: str | None = None,
+        config: ClientConfig | None = None,
+        transform: Callable[[bytes], Any] | None = None,
+        manifest: Manifest | None = None,
+        show_progress: bool = False,
+        use_batch_api: bool = False,
+    ) -> None:
+        self._conn = TorchConn(endpoint, config, client, source_items(ais_source_list, prefix_map))
+        self._etl = Etl.of(etl_name)
+        self._ais_source_list = source_items(ais_source_list)
+        self._prefix_map = dict(prefix_map or {})
+        self._transform = transform
+        self._use_batch_api = use_batch_api
+        if manifest is None:
+            srcs = sources(ais_source_list, prefix_map)
+            with tqdm(desc="listing", unit="obj", disable=not show_progress) as bar:
+                page_size = self._conn.config.list_page_size or None
+                manifest = self._conn.run_short_lived(
+                    lambda c: build_manifest(
+                        c, srcs, page_size=page_size, progress=lambda _: bar.update()
+                    )
+                )
+        if not len(manifest):
+            raise ConfigError("the manifest is empty: nothing to read")
+        self._manifest = manifest
+
+    @property
+    def manifest(self) -> Manifest:
+        """The listing: names, sizes and buckets of every object, by index."""
+        return self._manifest
+
+    @property
+    def _obj_list(self) -> ObjectHandles:
+        return ObjectHandles(self._manifest, self._conn, self._etl)
+
+    def get_obj_list(self) -> ObjectHandles:
+        """The listing as objects with ``.name``, ``.props.size`` and
+        ``.get_reader().read_all()`` (the plugin's ``get_obj_list``)."""
+        return self._obj_list
+
+    def __len__(self) -> int:
+        return len(self._manifest)
+
+    def make_sample(self, ref: ObjectRef, data: bytes) -> Any:
+        """Turn one object into a sample; the default is ``(object_name, data)``."""
+        return ref.name, data
+
+    def __getitem__(self, index: int) -> Any:
+        ref, etl = self._manifest.ref(index), self._etl
+        return self._finish(ref, self._conn.call(lambda c: c.get(ref, etl=etl)))
+
+    def __getitems__(self, indices: Sequence[int]) -> list[Any]:
+        if _overrides_getitem(type(self)):  # the plugin's contract: one call per index
+            return [self[i] for i in indices]
+        refs = [self._manifest.ref(i) for i in indices]
+        batch_api, etl = self._use_batch_api, self._etl
+        datas = self._conn.call(lambda c: c.get_all(refs, batch_api=batch_api, etl=etl))
+        return [self._finish(ref, data) for ref, data in zip(refs, datas, strict=True)]
+
+    def _finish(self, ref: ObjectRef, data: bytes) -> Any:
+        if self._transform is not None:
+            data = self._transform(data)
+        return self.make_sample(ref, data)
+
+
+def _overrides_getitem(cls: type) -> bool:
+    """A user subclass below :class:`AISBaseMapDataset` defines its own ``__getitem__``."""
+    for klass in cls.__mro__:
+        if klass is AISBaseMapDataset or klass.__module__.startswith("aisloader.torch"):
+            return False
+        if "__getitem__" in klass.__dict__:
+            return True
+    return False

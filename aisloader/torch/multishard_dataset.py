@@ -1,0 +1,55 @@
+"""``AISMultiShardStream``: several shard sets zipped member by member (the plugin's name).
+
+Each data source is a set of shards (bucket + prefix); item ``i`` is the tuple of the ``i``-th
+member of each source (the plugin's ``zip``), read by
+:class:`~aisloader.core.streams.multishard.MultiShardStream`. Unlike the plugin, the tuples are
+split across ranks × DataLoader workers (each tuple exactly once, by the same rule as every
+other dataset), and members are fetched concurrently (get-batch when the cluster has it)
+instead of one blocking GET each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from aisloader.core.listing.sources import data_shard_source
+from aisloader.core.streams.multishard import MultiShardStream
+from aisloader.errors import ConfigError
+from aisloader.torch._base import EpochIterable
+
+__all__ = ["AISMultiShardStream"]
+
+
+class AISMultiShardStream(EpochIterable):
+    """Tuples ``(bytes_from_source_0, bytes_from_source_1, ...)``; see the module docs.
+
+    Args:
+        data_sources: one entry per stream: an ``ais://bucket/prefix`` string, a Bucket, or an
+            official SDK ``DataShard`` (``bucket_name``, ``provider``, ``prefix``, and its
+            ``etl_name``, applied by the cluster to that stream's members).
+        shuffle / seed: a seeded tuple order per epoch (off by default, as in the plugin).
+        client / endpoint / config / transform / show_progress / rank / world_size: as for the
+            other datasets (an SDK ``DataShard`` also supplies the endpoint).
+
+    Raises:
+        ConfigError: fewer than one source, an unknown source, or a source with no members.
+    """
+
+    def __init__(
+        self, data_sources: Sequence[Any], *, shuffle: bool = False, seed: int = 0, **kwargs: Any
+    ) -> None:
+        if not data_sources:
+            raise ConfigError("AISMultiShardStream needs at least one data source")
+        columns = [data_shard_source(ds) if _is_data_shard(ds) else ds for ds in data_sources]
+        etls = [getattr(ds, "etl_name", None) or None for ds in data_sources]
+        stream = MultiShardStream(columns, shuffle=shuffle, seed=seed, etls=etls)
+        super().__init__(stream, origin=list(data_sources), **kwargs)
+
+    def __len__(self) -> int:
+        """Tuples this rank reads per epoch (all its DataLoader workers together)."""
+        return self._part_size()
+
+
+def _is_data_shard(ds: Any) -> bool:
+    return getattr(ds, "bucket_name", None) is not None

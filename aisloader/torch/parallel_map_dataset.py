@@ -1,0 +1,64 @@
+"""``AISParallelMapDataset``: large objects read as concurrent range GETs (the plugin's name).
+
+Where the plugin splits each object into byte ranges fetched by a pool of threads, each range
+here is a GET on this process's event loop, written straight into one preallocated buffer
+(:func:`aisloader.core.ranges.read_ranges`): no thread or process pool, no shared memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from aisloader.errors import ConfigError
+from aisloader.torch.base_map_dataset import AISBaseMapDataset, PrefixMap
+
+__all__ = ["AISParallelMapDataset"]
+
+
+class AISParallelMapDataset(AISBaseMapDataset):
+    """Map-style dataset of ``(object_name, bytes)``, each object read as up to
+    ``num_workers`` concurrent range GETs.
+
+    Args:
+        ais_source_list / prefix_map: as for :class:`AISMapDataset`.
+        num_workers: concurrent range reads per object (the plugin's name; not DataLoader
+            workers).
+        min_part: smallest range in bytes; objects under ``2 × min_part`` are read whole.
+        **kwargs: the keyword options of :class:`AISBaseMapDataset` (``etl_name`` gives one
+            plain GET per object: an ETL's output cannot be ranged).
+
+    Raises:
+        ConfigError: ``num_workers`` < 1, or as :class:`AISMapDataset`.
+    """
+
+    def __init__(
+        self,
+        ais_source_list: Any = None,
+        prefix_map: PrefixMap | None = None,
+        num_workers: int = 16,
+        *,
+        min_part: int = 4 << 20,
+        **kwargs: Any,
+    ) -> None:
+        if num_workers < 1 or min_part < 1:
+            raise ConfigError(f"num_workers and min_part must be >= 1: {num_workers}, {min_part}")
+        super().__init__(ais_source_list, prefix_map, **kwargs)
+        self._num_workers, self._min_part = num_workers, min_part
+
+    @property
+    def num_workers(self) -> int:
+        """Concurrent range reads per object."""
+        return self._num_workers
+
+    def __getitem__(self, index: int) -> Any:
+        ref = self._manifest.ref(index)
+        size = self._manifest.size(index % len(self._manifest))
+        workers, part, etl = self._num_workers, self._min_part, self._etl
+        data = self._conn.call(
+            lambda c: c.get_parallel(ref, workers=workers, min_part=part, size=size, etl=etl)
+        )
+        return self._finish(ref, data)
+
+    def __getitems__(self, indices: Sequence[int]) -> list[Any]:
+        return [self[i] for i in indices]  # each object is already read in parallel
