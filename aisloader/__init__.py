@@ -8,6 +8,7 @@ from aisloader.config import ClientConfig
 from aisloader.core.batch.entry import BatchEntry
 from aisloader.core.client import AsyncClient
 from aisloader.core.streams.objects import ObjectStream
+from aisloader.core.streams.state import merge_states
 from aisloader.errors import (
     AISError,
     AISLoaderError,
@@ -17,6 +18,7 @@ from aisloader.errors import (
     ShardFormatError,
     TransportError,
 )
+from aisloader.ledger import Ledger
 from aisloader.refs import Bucket, ObjectRef
 
 __all__ = [
@@ -29,11 +31,13 @@ __all__ = [
     "Client",
     "ClientConfig",
     "ConfigError",
+    "Ledger",
     "ObjectNotFound",
     "ObjectRef",
     "ObjectStream",
     "ShardFormatError",
     "TransportError",
+    "merge_states",
 ]
 
 __version__ = "0.1.0"

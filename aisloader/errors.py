@@ -4,6 +4,7 @@ Split by what the caller does next::
 
     AISLoaderError
     ├── ConfigError            bad configuration or arguments: fix the call, do not retry
+    │   └── ResumeError        a resume state that does not fit this dataset or layout
     ├── TransportError         network failure after the retry budget was spent (retryable later)
     ├── AISError               the cluster answered with an error status (status, tcode, url)
     │   ├── NotFound
@@ -42,6 +43,7 @@ __all__ = [
     "NotFound",
     "ObjectNotFound",
     "RangeNotSatisfiable",
+    "ResumeError",
     "SampleError",
     "ServiceUnavailable",
     "ShardFormatError",
@@ -57,6 +59,11 @@ class AISLoaderError(Exception):
 
 class ConfigError(AISLoaderError, ValueError):
     """Invalid configuration or arguments (missing endpoint, bad option, bad source)."""
+
+
+class ResumeError(ConfigError):
+    """A resume state that this dataset cannot continue from (another dataset, listing,
+    order or layout); the message says which and what to do."""
 
 
 class TransportError(AISLoaderError):

@@ -56,11 +56,12 @@ class ManyOps:
         min_part: int = 4 << 20,
         size: int | None = None,
         etl: EtlLike = None,
+        as_type: type[bytes] = bytes,
     ) -> bytes:
         """A large object read as up to ``workers`` concurrent range GETs of at least
         ``min_part`` bytes into one buffer (:mod:`aisloader.core.ranges`). ``size`` saves the
         HEAD when the listing already gave it; an ``etl`` output cannot be ranged and is read
-        with one GET.
+        with one GET. The result is ``as_type(buffer)`` (one copy out of the buffer).
 
         Raises:
             DataError: the object changed while its ranges were read.
@@ -68,12 +69,12 @@ class ManyOps:
         """
         r = object_ref(ref)
         if Etl.of(etl) is not None:
-            return await self.get(r, etl=etl)
+            return as_type(await self.get(r, etl=etl))
         if size is None or size < 0:
             size = (await self.head(r)).size
         if workers <= 1 or size < 2 * min_part:
-            return await self.get(r)
-        return bytes(await read_ranges(self._http, r, size, workers=workers, min_part=min_part))
+            return as_type(await self.get(r))
+        return as_type(await read_ranges(self._http, r, size, workers=workers, min_part=min_part))
 
     async def sizes(self, refs: Sequence[RefLike], *, window: int | None = None) -> list[int]:
         """The sizes of ``refs`` in order, with at most ``window`` HEADs in flight.

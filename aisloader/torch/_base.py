@@ -12,7 +12,7 @@ through the bridge. All async work happens in the core stream; this module only 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from torch.utils.data import IterableDataset
@@ -22,11 +22,12 @@ from aisloader.config import ClientConfig
 from aisloader.core.listing.manifest import Manifest
 from aisloader.core.streams.base import EpochStream
 from aisloader.core.streams.order import Part
+from aisloader.errors import ResumeError
 from aisloader.torch._cache import SharedManifest
 from aisloader.torch._conn import TorchConn
-from aisloader.torch._env import current_part, dist_snapshot
+from aisloader.torch._env import current_part, dist_snapshot, world
 
-__all__ = ["EpochIterable", "ObjectIterable"]
+__all__ = ["EpochIterable", "ResumableIterable"]
 
 
 class EpochIterable(IterableDataset[Any]):
@@ -54,6 +55,8 @@ class EpochIterable(IterableDataset[Any]):
         self._manifest: Manifest | None = None
         self._shared = SharedManifest(uuid.uuid4().hex)
         self._live: EpochStream[Any] | None = None  # the stream of the current iteration
+        self._progress: _Progress | None = None  # what this process's iteration delivered
+        self._resume: dict[str, Any] | None = None  # a state to continue from (next __iter__)
 
     @property
     def _sources(self) -> tuple[Any, ...]:
@@ -66,6 +69,10 @@ class EpochIterable(IterableDataset[Any]):
     def _apply_transform(self, item: Any) -> Any:
         return item if self._transform is None else self._transform(item)
 
+    def _skipped(self, item: Any) -> bool:
+        """A position the stream reports but that is no sample (a skipped missing object)."""
+        return False
+
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch (shuffle order). Call with the same value on every rank.
 
@@ -75,6 +82,8 @@ class EpochIterable(IterableDataset[Any]):
         do not see this call; each worker's epoch then advances by one per pass from the
         epoch set before the first pass, which matches calling ``set_epoch(0), (1), …``.
         """
+        if self._resume is not None and int(self._resume["epoch"]) != epoch:
+            self._resume = None  # another epoch than the loaded state's: start it afresh
         self._epoch, self._iterations = epoch, 0
 
     def manifest(self) -> Manifest:
@@ -89,17 +98,26 @@ class EpochIterable(IterableDataset[Any]):
     def _part(self) -> Part:
         return current_part(self._rank, self._world_size, self._snapshot)
 
+    def _placed(self, **changes: Any) -> EpochStream[Any]:
+        """The stream bound to this process's part and rank count (and ``changes``)."""
+        ranks = world(self._rank, self._world_size, self._snapshot)[1]
+        return self._stream.bind(part=self._part(), ranks=ranks, **changes)
+
     def _part_size(self) -> int:
         """Items this rank reads per epoch (all its DataLoader workers together)."""
-        return self._stream.bind(part=self._part()).part_size(self.manifest())
+        return self._placed().part_size(self.manifest())
 
     def __iter__(self) -> Iterator[Any]:
-        part = self._part()
-        stream = self._stream.bind(part=part, epoch=self._epoch + self._iterations)
+        stream = self._placed(epoch=self._epoch + self._iterations)
+        part = stream.part
         self._iterations += 1
+        resume, self._resume = self._resume, None
+        if resume is not None:
+            stream.resume(resume, self.manifest())
         if self._manifest is None and stream.lists_ahead:
             self.manifest()
         stream = stream.bind(manifest=self._manifest)
+        progress = self._progress = _Progress(stream)
 
         def produce(client: Any) -> Any:
             self._live = stream.bind(client)
@@ -112,6 +130,9 @@ class EpochIterable(IterableDataset[Any]):
         try:
             for items in lists:
                 for item in items:
+                    progress.delivered += 1
+                    if self._skipped(item):
+                        continue
                     bar.update()
                     yield self.make_sample(self._apply_transform(item))
             if self._manifest is None and self._live is not None:
@@ -123,18 +144,53 @@ class EpochIterable(IterableDataset[Any]):
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_snapshot"] = dist_snapshot() or self._snapshot
-        state["_live"] = None
+        state["_live"] = state["_progress"] = None
         return state
 
+    def _state_dict(self) -> dict[str, Any]:
+        """Where this process's iteration stands (see :meth:`ResumableIterable.state_dict`)."""
+        if self._progress is None:  # nothing read here yet: the next iteration's start
+            if self._resume is not None:
+                return dict(self._resume)
+            stream = self._placed(epoch=self._epoch + self._iterations)
+            return stream.state(self.manifest(), 0)
+        progress = self._progress
+        return progress.stream.state(self.manifest(), progress.stream.skip + progress.delivered)
 
-class ObjectIterable(EpochIterable):
-    """An iterable over the objects of the sources: items are ``(object_name, data)``, and
-    ``transform`` applies to the data."""
+    def _load_state_dict(self, state: Mapping[str, Any]) -> None:
+        if not isinstance(state, Mapping) or "epoch" not in state:
+            raise ResumeError(f"not an aisloader resume state: {state!r:.200}")
+        self._resume = dict(state)
+        self._epoch, self._iterations = int(state["epoch"]), 0
+        self._progress = None
 
-    def __len__(self) -> int:
-        """Objects this rank reads per epoch (all its DataLoader workers together)."""
-        return self._part_size()
 
-    def _apply_transform(self, item: Any) -> Any:
-        name, data = item
-        return (name, data) if self._transform is None else (name, self._transform(data))
+class _Progress:
+    """The stream of this process's current iteration and the items it handed out."""
+
+    __slots__ = ("delivered", "stream")
+
+    def __init__(self, stream: EpochStream[Any]) -> None:
+        self.stream, self.delivered = stream, 0
+
+
+class ResumableIterable(EpochIterable):
+    """An iterable whose items are its stream's positions in order: it resumes mid-epoch."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Where this process's part of the epoch stands: after the items its iterator has
+        handed out (the training loop's consumption, not the prefetch). Small and versioned
+        (see :mod:`aisloader.core.streams.state`); torchdata's ``StatefulDataLoader`` collects
+        it from every worker. Before any iteration, the start of the next one."""
+        return self._state_dict()
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Continue from ``state`` at the next iteration: this part's own state (same world
+        size and workers: the order of an uninterrupted run), or
+        :func:`~aisloader.core.streams.state.merge_states` of all parts' states (any layout:
+        what is left of the epoch, re-split, exactly once).
+
+        Raises:
+            ResumeError: not a state of this dataset (checked now and at the next iteration).
+        """
+        self._load_state_dict(state)

@@ -14,7 +14,7 @@ from torch.utils.data import get_worker_info
 
 from aisloader.core.streams.order import Part, split
 
-__all__ = ["current_part", "dist_snapshot"]
+__all__ = ["current_part", "dist_snapshot", "world"]
 
 
 def dist_snapshot() -> tuple[int, int] | None:
@@ -24,16 +24,26 @@ def dist_snapshot() -> tuple[int, int] | None:
     return None
 
 
+def world(
+    rank: int | None = None,
+    world_size: int | None = None,
+    snapshot: tuple[int, int] | None = None,
+) -> tuple[int, int]:
+    """``(rank, world_size)`` of this process (see module docs for where they come from)."""
+    if rank is None or world_size is None:
+        found = dist_snapshot() or snapshot or _from_env()
+        rank = found[0] if rank is None else rank
+        world_size = found[1] if world_size is None else world_size
+    return rank, world_size
+
+
 def current_part(
     rank: int | None = None,
     world_size: int | None = None,
     snapshot: tuple[int, int] | None = None,
 ) -> Part:
     """The share of the data this process (rank × DataLoader worker) reads."""
-    if rank is None or world_size is None:
-        found = dist_snapshot() or snapshot or _from_env()
-        rank = found[0] if rank is None else rank
-        world_size = found[1] if world_size is None else world_size
+    rank, world_size = world(rank, world_size, snapshot)
     info = get_worker_info()
     worker, num_workers = (info.id, info.num_workers) if info is not None else (0, 1)
     return split(rank, world_size, worker, num_workers)

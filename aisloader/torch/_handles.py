@@ -76,7 +76,11 @@ class ObjectHandle:
 
     @property
     def props(self) -> Props:
-        """Listed properties (``size``)."""
+        """Listed properties (``size``); objects listed by name are HEADed once for it, as
+        the SDK does."""
+        if self.size < 0:
+            ref = self.ref
+            self.size = self.conn.call(lambda c: c.head(ref)).size
         return Props(self.ref.name, self.size)
 
     props_cached = props

@@ -22,16 +22,17 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from torch.utils.data import get_worker_info
 
 from aisloader.core.listing.lister import iter_entries
 from aisloader.core.listing.sources import sources as normalise
+from aisloader.core.streams.base import EpochStream
 from aisloader.core.streams.objects import ObjectStream
 from aisloader.etl import Etl, EtlLike
 from aisloader.refs import ObjectRef
-from aisloader.torch._base import ObjectIterable
+from aisloader.torch._base import EpochIterable
 from aisloader.torch._conn import source_items
 from aisloader.torch._handles import ObjectHandle
 
@@ -40,7 +41,7 @@ __all__ = ["AISBaseIterDataset"]
 _HOOKS = ("_get_sample_iter_from_source", "_create_objects_iter")
 
 
-class AISBaseIterDataset(ObjectIterable):
+class AISBaseIterDataset(EpochIterable):
     """Base for iterable datasets over AIS objects; override :meth:`make_sample` (ours), or
     ``__iter__`` / the plugin's hooks (see module docs).
 
@@ -58,6 +59,10 @@ class AISBaseIterDataset(ObjectIterable):
         transform: applied to each object's bytes in the consuming process.
         show_progress: a tqdm bar per consumer.
         rank / world_size: override torch.distributed detection.
+        equal: ``"pad"`` or ``"drop"``: every rank reads the same number of objects (and
+            batches) per epoch, so DDP collectives never hang on an uneven end; see
+            :class:`~aisloader.core.streams.base.EpochStream`. Default: each object once.
+        stream: for subclasses: the core stream to read instead of an object stream.
 
     Raises:
         ConfigError: no source or a malformed one (at construction); nothing matched (first
@@ -75,16 +80,20 @@ class AISBaseIterDataset(ObjectIterable):
         window: int | None = None,
         shuffle: bool = False,
         seed: int = 0,
+        equal: Literal["pad", "drop"] | None = None,
+        stream: EpochStream[Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        stream = ObjectStream(
-            ais_source_list,
-            prefix_map=prefix_map,
-            shuffle=shuffle,
-            seed=seed,
-            window=window,
-            etl=etl_name,
-        )
+        if stream is None:
+            stream = ObjectStream(
+                ais_source_list,
+                prefix_map=prefix_map,
+                shuffle=shuffle,
+                seed=seed,
+                window=window,
+                etl=etl_name,
+                equal=equal,
+            )
         super().__init__(stream, origin=source_items(ais_source_list, prefix_map), **kwargs)
         self._ais_source_list = source_items(ais_source_list)
         self._prefix_map = dict(prefix_map or {})
@@ -92,9 +101,17 @@ class AISBaseIterDataset(ObjectIterable):
         self._etl = Etl.of(etl_name)
         self._obj_iterator: Iterator[Any] | None = None
 
+    def __len__(self) -> int:
+        """Objects this rank reads per epoch (all its DataLoader workers together)."""
+        return self._part_size()
+
     def make_sample(self, item: Any) -> Any:
         """Turn ``(object_name, data)`` into a sample; the default returns it unchanged."""
         return item
+
+    def _apply_transform(self, item: Any) -> Any:
+        name, data = item
+        return (name, data) if self._transform is None else (name, self._transform(data))
 
     def __iter__(self) -> Iterator[Any]:
         if not _uses_plugin_hooks(type(self)):

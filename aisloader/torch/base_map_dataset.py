@@ -18,13 +18,13 @@ from tqdm import tqdm
 
 from aisloader.config import ClientConfig
 from aisloader.core.listing.lister import build_manifest
-from aisloader.core.listing.manifest import Manifest
+from aisloader.core.listing.manifest import Manifest, ManifestBuilder
 from aisloader.core.listing.sources import sources
 from aisloader.errors import ConfigError
 from aisloader.etl import Etl, EtlLike
-from aisloader.refs import ObjectRef
+from aisloader.refs import Bucket, ObjectRef
 from aisloader.torch._conn import TorchConn, source_items
-from aisloader.torch._handles import ObjectHandles
+from aisloader.torch._handles import ObjectHandle, ObjectHandles
 
 __all__ = ["AISBaseMapDataset"]
 
@@ -77,18 +77,30 @@ class AISBaseMapDataset(Dataset[Any]):
         self._prefix_map = dict(prefix_map or {})
         self._transform = transform
         self._use_batch_api = use_batch_api
+        self._show_progress = show_progress
+        if manifest is None and _overrides(type(self), "_create_objects_list"):
+            manifest = _manifest_of(self._create_objects_list())  # the plugin's listing hook
         if manifest is None:
-            srcs = sources(ais_source_list, prefix_map)
-            with tqdm(desc="listing", unit="obj", disable=not show_progress) as bar:
-                page_size = self._conn.config.list_page_size or None
-                manifest = self._conn.run_short_lived(
-                    lambda c: build_manifest(
-                        c, srcs, page_size=page_size, progress=lambda _: bar.update()
-                    )
-                )
+            manifest = self._list()
         if not len(manifest):
             raise ConfigError("the manifest is empty: nothing to read")
         self._manifest = manifest
+
+    def _list(self) -> Manifest:
+        srcs = sources(self._ais_source_list, self._prefix_map)
+        with tqdm(desc="listing", unit="obj", disable=not self._show_progress) as bar:
+            page_size = self._conn.config.list_page_size or None
+            return self._conn.run_short_lived(
+                lambda c: build_manifest(
+                    c, srcs, page_size=page_size, progress=lambda _: bar.update()
+                )
+            )
+
+    def _create_objects_list(self) -> list[Any]:
+        """The plugin's listing hook: every object of the sources, as objects with ``.name``
+        and ``.get_reader()``. A subclass may override it (filtering ``super()``'s list); the
+        dataset then holds exactly what it returns."""
+        return list(ObjectHandles(self._list(), self._conn, self._etl))
 
     @property
     def manifest(self) -> Manifest:
@@ -116,7 +128,7 @@ class AISBaseMapDataset(Dataset[Any]):
         return self._finish(ref, self._conn.call(lambda c: c.get(ref, etl=etl)))
 
     def __getitems__(self, indices: Sequence[int]) -> list[Any]:
-        if _overrides_getitem(type(self)):  # the plugin's contract: one call per index
+        if _overrides(type(self), "__getitem__"):  # the plugin's contract: one call per index
             return [self[i] for i in indices]
         refs = [self._manifest.ref(i) for i in indices]
         batch_api, etl = self._use_batch_api, self._etl
@@ -129,11 +141,31 @@ class AISBaseMapDataset(Dataset[Any]):
         return self.make_sample(ref, data)
 
 
-def _overrides_getitem(cls: type) -> bool:
-    """A user subclass below :class:`AISBaseMapDataset` defines its own ``__getitem__``."""
+def _overrides(cls: type, name: str) -> bool:
+    """A user subclass below :class:`AISBaseMapDataset` defines its own ``name``."""
     for klass in cls.__mro__:
         if klass is AISBaseMapDataset or klass.__module__.startswith("aisloader.torch"):
             return False
-        if "__getitem__" in klass.__dict__:
+        if name in klass.__dict__:
             return True
     return False
+
+
+def _manifest_of(objects: Sequence[Any]) -> Manifest:
+    """A manifest of what a ``_create_objects_list`` override returned: our handles, or SDK
+    ``Object`` instances (``bucket_name``, ``bucket_provider``, ``name``).
+
+    Raises:
+        ConfigError: an item that names no object.
+    """
+    builder = ManifestBuilder()
+    for obj in objects:
+        if isinstance(obj, ObjectHandle):
+            builder.add(obj.ref.bucket, obj.ref.name, obj.size)
+            continue
+        name, bucket = getattr(obj, "name", None), getattr(obj, "bucket_name", None)
+        if not isinstance(name, str) or not isinstance(bucket, str):
+            raise ConfigError(f"_create_objects_list returned {obj!r}, which names no object")
+        provider = getattr(obj, "bucket_provider", None) or "ais"
+        builder.add(Bucket(bucket, str(getattr(provider, "value", provider))), name, -1)
+    return builder.build()

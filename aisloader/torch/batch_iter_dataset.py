@@ -8,13 +8,13 @@ from typing import Any, Literal
 from aisloader.core.streams.batches import BatchStream
 from aisloader.errors import ConfigError
 from aisloader.etl import EtlLike
-from aisloader.torch._base import ObjectIterable
-from aisloader.torch._conn import source_items
+from aisloader.torch._base import ResumableIterable
+from aisloader.torch.base_iter_dataset import AISBaseIterDataset
 
 __all__ = ["AISBatchIterDataset"]
 
 
-class AISBatchIterDataset(ObjectIterable):
+class AISBatchIterDataset(AISBaseIterDataset, ResumableIterable):
     """Iterable dataset of ``(object_name, bytes)`` read with AIS get-batch (the plugin's name).
 
     Unlike the official one it keeps ``config.batches_in_flight`` requests on the wire while the
@@ -40,7 +40,8 @@ class AISBatchIterDataset(ObjectIterable):
         cont_on_err: skip (and record) missing objects instead of raising.
         etl_name: a server-side ETL; AIS get-batch applies none, so objects are then read with
             concurrent GETs through it (never silently untransformed).
-        shuffle / seed / endpoint / config / transform / rank / world_size: as elsewhere.
+        shuffle / seed / equal / endpoint / config / transform / rank / world_size: as for
+            :class:`~aisloader.torch.AISIterDataset`.
 
     Raises:
         ConfigError: ``max_batch_size`` < 1, a malformed source, or no endpoint.
@@ -66,6 +67,7 @@ class AISBatchIterDataset(ObjectIterable):
         etl_name: EtlLike = None,
         shuffle: bool = False,
         seed: int = 0,
+        equal: Literal["pad", "drop"] | None = None,
         **kwargs: Any,
     ) -> None:
         size = max_batch_size if batch_size is None else batch_size
@@ -82,11 +84,22 @@ class AISBatchIterDataset(ObjectIterable):
             continue_on_error=cont_on_err,
             colocation=_colocation(colocation),
             etl=etl_name,
+            yield_missing=True,  # counted as positions (resume), never handed out
+            equal=equal,
         )
-        origin = source_items(ais_source_list, prefix_map)
         super().__init__(
-            stream, origin=origin, client=client, show_progress=show_progress, **kwargs
+            ais_source_list,
+            prefix_map,
+            partition_sources_by_worker,
+            etl_name=etl_name,
+            stream=stream,
+            client=client,
+            show_progress=show_progress,
+            **kwargs,
         )
+
+    def _skipped(self, item: Any) -> bool:
+        return item[1] is None
 
     @property
     def skipped(self) -> list[str]:

@@ -11,7 +11,10 @@ from torch.utils.data import Sampler
 from aisloader.core.streams.order import Permutation
 from aisloader.errors import ConfigError
 
-__all__ = ["DynamicBatchSampler"]
+__all__ = ["SATURATION_FACTOR", "DynamicBatchSampler"]
+
+SATURATION_FACTOR = 0.8
+"""Default share of ``max_batch_size`` a last batch must exceed to be kept with ``drop_last``."""
 
 _log = logging.getLogger("aisloader.sampler")
 
@@ -49,7 +52,7 @@ class DynamicBatchSampler(Sampler[list[int]]):
         max_batch_size: float,
         drop_last: bool = False,
         allow_oversized_samples: bool = False,
-        saturation_factor: float = 0.8,
+        saturation_factor: float = SATURATION_FACTOR,
         shuffle: bool = False,
         *,
         seed: int = 0,
@@ -97,7 +100,7 @@ class DynamicBatchSampler(Sampler[list[int]]):
             if used == self._max:
                 batches.append(batch)
                 batch, used = [], 0
-        if batch and not (self._drop_last and used <= self._saturation * self._max):
+        if batch and (not self._drop_last or used / self._max > self._saturation):
             batches.append(batch)
         self._cached = (self._epoch, batches)
         return batches

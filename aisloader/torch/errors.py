@@ -6,13 +6,16 @@ Code written against ``aistore.pytorch`` catches ``aistore.sdk.errors.AISError``
 dataset of this package is re-raised as a class of this module that inherits from **both** our
 class (same name, same fields: ``status``, ``tcode``, ``url``, ``message``) and the matching SDK
 class (``status_code``, ``message``, ``req_url`` set too), so old and new ``except`` clauses
-both work. Without the SDK nothing is translated. The classes live at module level so they
+both work. Without the SDK nothing is translated. A
+:class:`~aisloader.errors.ShardFormatError` is also a ``tarfile.TarError`` (what the plugin's
+shard reader raised), SDK or not. The classes live at module level so they
 pickle by name across DataLoader worker processes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import tarfile
 from collections.abc import Generator, Iterator
 from typing import Any
 
@@ -24,6 +27,11 @@ _COMPAT: dict[type[BaseException], Any] = {}  # our class -> its SDK-compatible 
 
 
 def _make_classes() -> None:
+    # A corrupt shard is also what the plugin raised for one (stdlib, so always).
+    name = "ShardFormatError"
+    namespace: dict[str, Any] = {"__module__": __name__, "__qualname__": name}
+    shard_bases = (ours.ShardFormatError, tarfile.TarError)
+    _COMPAT[ours.ShardFormatError] = globals()[name] = type(name, shard_bases, namespace)
     try:
         import requests
         from aistore.sdk import errors as sdk
@@ -84,6 +92,8 @@ def as_sdk_error(exc: BaseException) -> BaseException:
             out = compat(exc.status, exc.tcode, exc.url, exc.message)
         elif isinstance(exc, ours.TransportError):
             out = compat(str(exc), url=exc.url, attempts=exc.attempts)
+        elif isinstance(exc, ours.ShardFormatError):
+            out = compat(exc.shard, exc.offset, exc.reason)
         else:  # pragma: no cover - only the two families are mapped
             return exc
         for note in getattr(exc, "__notes__", ()):
@@ -98,7 +108,7 @@ def sdk_errors() -> Iterator[None]:
     """Re-raise our errors as their SDK-compatible classes (see module docs)."""
     try:
         yield
-    except (ours.AISError, ours.TransportError) as exc:
+    except (ours.AISError, ours.TransportError, ours.ShardFormatError) as exc:
         compat = as_sdk_error(exc)
         if compat is exc:
             raise

@@ -6,12 +6,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aisloader.etl import EtlLike
+from aisloader.torch._base import ResumableIterable
 from aisloader.torch.base_iter_dataset import AISBaseIterDataset
 
 __all__ = ["AISIterDataset"]
 
 
-class AISIterDataset(AISBaseIterDataset):
+class AISIterDataset(AISBaseIterDataset, ResumableIterable):
     """Iterable dataset of ``(object_name, bytes)`` samples (``aistore.pytorch`` compatible).
 
     Args:
@@ -23,6 +24,9 @@ class AISIterDataset(AISBaseIterDataset):
         **kwargs: the keyword options of :class:`AISBaseIterDataset` (``window``, ``shuffle``,
             ``seed``, ``client``, ``endpoint``, ``config``, ``transform``, ``rank``,
             ``world_size``).
+
+    Resumes mid-epoch: ``state_dict()`` / ``load_state_dict()`` (see
+    :class:`~aisloader.torch._base.ResumableIterable`).
 
     Raises:
         ConfigError: no source or a malformed one; nothing matched (first iteration).

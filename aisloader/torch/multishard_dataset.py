@@ -11,17 +11,17 @@ instead of one blocking GET each.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from aisloader.core.listing.sources import data_shard_source
 from aisloader.core.streams.multishard import MultiShardStream
 from aisloader.errors import ConfigError
-from aisloader.torch._base import EpochIterable
+from aisloader.torch._base import ResumableIterable
 
 __all__ = ["AISMultiShardStream"]
 
 
-class AISMultiShardStream(EpochIterable):
+class AISMultiShardStream(ResumableIterable):
     """Tuples ``(bytes_from_source_0, bytes_from_source_1, ...)``; see the module docs.
 
     Args:
@@ -29,6 +29,7 @@ class AISMultiShardStream(EpochIterable):
             official SDK ``DataShard`` (``bucket_name``, ``provider``, ``prefix``, and its
             ``etl_name``, applied by the cluster to that stream's members).
         shuffle / seed: a seeded tuple order per epoch (off by default, as in the plugin).
+        equal: ``"pad"``/``"drop"``: the same number of tuples on every rank.
         client / endpoint / config / transform / show_progress / rank / world_size: as for the
             other datasets (an SDK ``DataShard`` also supplies the endpoint).
 
@@ -37,13 +38,19 @@ class AISMultiShardStream(EpochIterable):
     """
 
     def __init__(
-        self, data_sources: Sequence[Any], *, shuffle: bool = False, seed: int = 0, **kwargs: Any
+        self,
+        data_sources: Sequence[Any],
+        *,
+        shuffle: bool = False,
+        seed: int = 0,
+        equal: Literal["pad", "drop"] | None = None,
+        **kwargs: Any,
     ) -> None:
         if not data_sources:
             raise ConfigError("AISMultiShardStream needs at least one data source")
         columns = [data_shard_source(ds) if _is_data_shard(ds) else ds for ds in data_sources]
         etls = [getattr(ds, "etl_name", None) or None for ds in data_sources]
-        stream = MultiShardStream(columns, shuffle=shuffle, seed=seed, etls=etls)
+        stream = MultiShardStream(columns, shuffle=shuffle, seed=seed, etls=etls, equal=equal)
         super().__init__(stream, origin=list(data_sources), **kwargs)
 
     def __len__(self) -> int:

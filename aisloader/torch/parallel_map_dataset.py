@@ -13,7 +13,31 @@ from typing import Any
 from aisloader.errors import ConfigError
 from aisloader.torch.base_map_dataset import AISBaseMapDataset, PrefixMap
 
-__all__ = ["AISParallelMapDataset"]
+__all__ = ["AISParallelMapDataset", "ParallelBytes"]
+
+
+class ParallelBytes(bytes):
+    """The object's bytes, with the surface of the SDK's ``ParallelBuffer`` (``buf``,
+    ``tobytes()``, ``close()``, a context manager) so code written for the plugin runs; it is
+    plain ``bytes`` otherwise (nothing to release: no shared memory is used)."""
+
+    @property
+    def buf(self) -> memoryview:
+        """A read-only view of the bytes."""
+        return memoryview(self)
+
+    def tobytes(self) -> bytes:
+        """The bytes."""
+        return bytes(self)
+
+    def close(self) -> None:
+        """Nothing to release (kept for the ``ParallelBuffer`` contract)."""
+
+    def __enter__(self) -> ParallelBytes:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class AISParallelMapDataset(AISBaseMapDataset):
@@ -56,7 +80,9 @@ class AISParallelMapDataset(AISBaseMapDataset):
         size = self._manifest.size(index % len(self._manifest))
         workers, part, etl = self._num_workers, self._min_part, self._etl
         data = self._conn.call(
-            lambda c: c.get_parallel(ref, workers=workers, min_part=part, size=size, etl=etl)
+            lambda c: c.get_parallel(
+                ref, workers=workers, min_part=part, size=size, etl=etl, as_type=ParallelBytes
+            )
         )
         return self._finish(ref, data)
 

@@ -21,13 +21,12 @@ from aisloader.core.streams.shards import ShardOptions, ShardStream
 from aisloader.core.tar.samples import to_plugin_form
 from aisloader.errors import ConfigError
 from aisloader.etl import EtlLike
-from aisloader.torch._base import EpochIterable
-from aisloader.torch._conn import source_items
+from aisloader.torch.base_iter_dataset import AISBaseIterDataset
 
 __all__ = ["AISShardReader"]
 
 
-class AISShardReader(EpochIterable):
+class AISShardReader(AISBaseIterDataset):
     """Stream WebDataset samples from tar shards (``.tar``, ``.tar.gz``, ``.tgz``).
 
     Args:
@@ -48,7 +47,9 @@ class AISShardReader(EpochIterable):
         sequential: a whole shard before the next (default: on in the plugin format).
         expected: extensions every sample must have; ``missing`` decides what happens if not.
         missing / on_duplicate / on_corrupt / other_objects: the policies of
-            :class:`~aisloader.core.streams.shards.ShardOptions`.
+            :class:`~aisloader.core.streams.shards.ShardOptions` (``other_objects`` defaults to
+            ``"read"`` in the plugin format, as the plugin reads every object as a tar, and to
+            ``"skip"`` — logged — for dicts).
         deterministic: reproducible sample order across in-flight shards (round-robin).
         client / endpoint / config / transform / rank / world_size: as for the other datasets.
 
@@ -76,7 +77,7 @@ class AISShardReader(EpochIterable):
         missing: Literal["error", "skip", "empty"] = "error",
         on_duplicate: Literal["error", "skip"] = "error",
         on_corrupt: Literal["error", "skip"] = "error",
-        other_objects: Literal["skip", "error"] = "skip",
+        other_objects: Literal["skip", "error", "read"] | None = None,
         deterministic: bool = False,
         **kwargs: Any,
     ) -> None:
@@ -86,7 +87,7 @@ class AISShardReader(EpochIterable):
         if isinstance(expected, str):  # frozenset("jpg") would expect "j", "p" and "g"
             raise ConfigError(f"expected must be a collection of extensions, not {expected!r}")
         options = ShardOptions(
-            other_objects=other_objects,
+            other_objects=other_objects or ("read" if plugin else "skip"),
             on_corrupt=on_corrupt,
             on_duplicate=on_duplicate,
             missing=missing,
@@ -104,16 +105,26 @@ class AISShardReader(EpochIterable):
             options=options,
             etl=etl_name,
         )
-        origin = source_items(bucket_list, prefix_map)
-        super().__init__(stream, origin=origin, show_progress=show_progress, **kwargs)
+        super().__init__(
+            bucket_list,
+            prefix_map,
+            partition_sources_by_worker,
+            etl_name=etl_name,
+            stream=stream,
+            show_progress=show_progress,
+            **kwargs,
+        )
         self._shards = stream
         self._plugin_form = plugin
 
     def __len__(self) -> int:
         """Samples this rank reads per epoch (all its DataLoader workers together), counted
         from one archive listing per shard (the plugin counts member files instead)."""
-        stream = self._shards.bind(part=self._part(), manifest=self.manifest())
+        stream = self._shards.bind(part=self._part(), manifest=self.manifest())  # no equal
         return self._conn.run_short_lived(lambda c: stream.bind(c).sample_count())
+
+    def _apply_transform(self, item: Any) -> Any:
+        return item if self._transform is None else self._transform(item)
 
     def make_sample(self, item: Any) -> Any:
         """``(basename, {ext: bytes})`` (the plugin's form), or the WebDataset dict."""

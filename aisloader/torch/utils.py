@@ -48,10 +48,10 @@ def get_extension(name: str) -> str:
 
 
 def parse_url(url: str) -> tuple[str, str, str]:
-    """``(provider, bucket, object)`` of ``provider://bucket/object``.
+    """``(scheme, bucket, object)`` of ``scheme://bucket/object``, the scheme as written.
 
     Raises:
         ValueError: not such a URL.
     """
-    bucket, name = parse_source_url(url)
-    return bucket.provider, bucket.name, name
+    bucket, name = parse_source_url(url)  # validates
+    return url.partition("://")[0], bucket.name, name

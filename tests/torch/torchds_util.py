@@ -145,3 +145,33 @@ def dist_rank_main(
         dist.barrier()
     finally:
         dist.destroy_process_group()
+
+
+def ddp_equal_main(rank: int, world: int, port: int, endpoint: str, url: str, out: str) -> None:
+    """One DDP-like rank over uneven data (equal="pad"): an all_reduce per batch, as a
+    training step's gradient sync, must never wait on a rank that has run out of batches."""
+    from datetime import timedelta
+
+    import torch
+    import torch.distributed as dist
+
+    dist.init_process_group(
+        "gloo",
+        init_method=f"tcp://127.0.0.1:{port}",
+        rank=rank,
+        world_size=world,
+        timeout=timedelta(seconds=60),
+    )
+    try:
+        dataset = AISIterDataset(url, endpoint=endpoint, config=FAST, shuffle=True, equal="pad")
+        steps, names = 0, []
+        for batch in data_loader(dataset, 2, "fork", batch_size=16):
+            total = torch.tensor([len(batch)], dtype=torch.int64)
+            dist.all_reduce(total)  # hangs (then times out) if the other rank has stopped
+            steps += 1
+            names += [name for name, _ in batch]
+        record = {"rank": rank, "steps": steps, "len": len(dataset), "names": names}
+        Path(out, f"rank{rank}.json").write_text(json.dumps(record))
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import msgspec
+import xxhash
 
 from aisloader.refs import Bucket, ObjectRef
 
@@ -80,6 +81,15 @@ class Manifest:
     def total_bytes(self) -> int:
         """Sum of the known sizes."""
         return sum(s for s in self._sizes if s > 0)
+
+    def fingerprint(self) -> str:
+        """A short digest of the listing (buckets, names, sizes, order): two manifests with
+        the same fingerprint list the same objects in the same order."""
+        digest = xxhash.xxh3_64()
+        digest.update(repr([(b.name, b.provider, b.namespace) for b in self.buckets]).encode())
+        for part in (self._names, self._offsets, self._sizes, self._bucket_ids):
+            digest.update(part if isinstance(part, bytes) else part.tobytes())
+        return digest.hexdigest()
 
     def save(self, path: str | Path) -> None:
         """Write the manifest to ``path`` (msgpack), atomically."""

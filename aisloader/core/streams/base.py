@@ -18,12 +18,14 @@ from __future__ import annotations
 import copy
 from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
 from contextlib import aclosing
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Self, TypeVar
 
 from aisloader.core.listing.lister import build_manifest
 from aisloader.core.listing.manifest import Manifest
 from aisloader.core.listing.sources import Source, sources
-from aisloader.core.streams.order import Part, Permutation, part_positions
+from aisloader.core.streams.order import Part, Permutation
+from aisloader.core.streams.progress import Plan, Round
+from aisloader.core.streams.state import check_state, make_state
 from aisloader.errors import ConfigError
 from aisloader.etl import Etl, EtlLike
 
@@ -48,6 +50,11 @@ class EpochStream(Generic[T]):
         part: this consumer's share (default: everything).
         manifest: a listing made earlier (skips listing).
         etl: a server-side ETL the cluster applies to every object it serves.
+        equal: make every rank read the same number of items per epoch (so DDP collectives
+            never wait on an uneven last batch): ``"pad"`` repeats the first items of the
+            epoch's order to a multiple of the rank count (as ``DistributedSampler``), ``"drop"``
+            leaves out the last few; ``None`` (default) reads each item exactly once.
+        ranks: how many ranks share the epoch (for ``equal``; :meth:`bind` sets it).
 
     Raises:
         ConfigError: no source or a malformed one.
@@ -69,14 +76,21 @@ class EpochStream(Generic[T]):
         part: Part | None = None,
         manifest: Manifest | None = None,
         etl: EtlLike = None,
+        equal: Literal["pad", "drop"] | None = None,
+        ranks: int = 1,
     ) -> None:
+        if equal not in (None, "pad", "drop"):
+            raise ConfigError(f"equal must be 'pad', 'drop' or None, not {equal!r}")
         self.sources: tuple[Source, ...] = sources(ais_source_list, prefix_map)
+        self.equal, self.ranks = equal, ranks
         self.etl = Etl.of(etl)
         self._client = client
         self.shuffle, self.seed = shuffle, seed
         self.part = part or Part()
         self.epoch = 0
         self._manifest = manifest
+        self.rounds: tuple[Round, ...] = ()  # interrupted layouts of this epoch (resume)
+        self.skip = 0  # items this part delivered before a resume, in the current round
 
     # --- state ----------------------------------------------------------------------------
     @property
@@ -106,9 +120,11 @@ class EpochStream(Generic[T]):
         part: Part | None = None,
         epoch: int | None = None,
         manifest: Manifest | None = None,
+        ranks: int | None = None,
     ) -> Self:
-        """A copy of this stream with the given client, part, epoch or listing."""
+        """A copy of this stream with the given client, part, epoch, listing or rank count."""
         bound = copy.copy(self)
+        bound.ranks = ranks if ranks is not None else self.ranks
         bound._client = client if client is not None else self._client
         bound.part = part if part is not None else self.part
         bound.epoch = epoch if epoch is not None else self.epoch
@@ -143,17 +159,44 @@ class EpochStream(Generic[T]):
         """Items in one epoch of all parts together."""
         return len(manifest)
 
+    def order_size(self, manifest: Manifest) -> int:
+        """Positions in one epoch's order: :meth:`epoch_size`, padded or cut to a multiple of
+        the rank count under ``equal``."""
+        n = self.epoch_size(manifest)
+        if self.equal is None or self.ranks <= 1 or not n:
+            return n
+        rounded = -(-n // self.ranks) if self.equal == "pad" else n // self.ranks
+        return rounded * self.ranks
+
     def part_size(self, manifest: Manifest) -> int:
-        """Items this part reads per epoch."""
-        return len(part_positions(self.epoch_size(manifest), self.part))
+        """Items this part reads in this epoch's current round (the whole epoch unless a
+        resume on another layout left fewer)."""
+        return Plan(self.order_size(manifest), self.rounds).part_size(self.part)
 
     def positions(self, manifest: Manifest) -> Iterator[int]:
         """Item indices this part reads this epoch, in order: the seeded permutation of the
-        epoch, dealt round-robin across parts."""
+        epoch, dealt round-robin across parts (after a resume: what is left, see
+        :mod:`~aisloader.core.streams.progress`)."""
         n = self.epoch_size(manifest)
         perm = Permutation(n, self.seed, self.epoch, shuffle=self.shuffle)
-        for position in part_positions(n, self.part):
-            yield perm[position]
+        for position in Plan(self.order_size(manifest), self.rounds).positions(
+            self.part, self.skip
+        ):
+            yield perm[position % n]  # under equal="pad", positions past n repeat the first
+
+    # --- resume ---------------------------------------------------------------------------
+    def state(self, manifest: Manifest, delivered: int) -> dict[str, Any]:
+        """The state after this part delivered ``delivered`` items of the current round
+        (counting items delivered before a resume): small, versioned, no sample lists."""
+        return make_state(self, manifest, delivered)
+
+    def resume(self, state: Mapping[str, Any], manifest: Manifest) -> None:
+        """Continue from ``state`` (this part's own, or one merged from all parts).
+
+        Raises:
+            ResumeError: a state of another dataset, epoch order, version or layout.
+        """
+        self.epoch, self.rounds, self.skip = check_state(self, state, manifest)
 
     # --- items ----------------------------------------------------------------------------
     def __aiter__(self) -> AsyncGenerator[T, None]:
@@ -170,12 +213,17 @@ class EpochStream(Generic[T]):
         batch: list[T] = []
         size = 0
         async with aclosing(self._items()) as items:
-            async for item in items:
-                batch.append(item)
-                size += self._nbytes(item)
-                if len(batch) >= count or size >= limit:
+            try:
+                async for item in items:
+                    batch.append(item)
+                    size += self._nbytes(item)
+                    if len(batch) >= count or size >= limit:
+                        yield batch
+                        batch, size = [], 0
+            except Exception:
+                if batch:  # the items before the failure are delivered first, then the error
                     yield batch
-                    batch, size = [], 0
+                raise
         if batch:
             yield batch
 

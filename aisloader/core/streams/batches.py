@@ -32,6 +32,8 @@ class BatchStream(EpochStream[tuple[str, bytes]]):
         streaming: stream the archive (True) or use the buffered multipart answer.
         continue_on_error: skip (and record) missing objects instead of raising.
         colocation: AIS's hint for choosing the assembling target (0 none, 1 target-aware).
+        yield_missing: with ``continue_on_error``, yield ``(name, None)`` for a missing
+            object instead of nothing, so a consumer can count positions (resume).
         **kwargs: as for :class:`~aisloader.core.streams.base.EpochStream`.
 
     Raises:
@@ -48,6 +50,7 @@ class BatchStream(EpochStream[tuple[str, bytes]]):
         streaming: bool = True,
         continue_on_error: bool = False,
         colocation: int = 0,
+        yield_missing: bool = False,
         **kwargs: Any,
     ) -> None:
         if batch_size is not None and batch_size < 1:
@@ -55,14 +58,14 @@ class BatchStream(EpochStream[tuple[str, bytes]]):
         super().__init__(ais_source_list, **kwargs)
         self.batch_size, self.output_format = batch_size, output_format
         self.streaming, self.continue_on_error = streaming, continue_on_error
-        self.colocation = colocation
+        self.colocation, self.yield_missing = colocation, yield_missing
         self.skipped: list[str] = []
 
     def _reset(self) -> None:
         self.skipped = []
 
     def _nbytes(self, item: tuple[str, bytes]) -> int:
-        return len(item[1])
+        return len(item[1]) if item[1] is not None else 0
 
     async def _items(self) -> AsyncGenerator[tuple[str, bytes], None]:
         manifest = await self.manifest()
@@ -86,5 +89,7 @@ class BatchStream(EpochStream[tuple[str, bytes]]):
                 if isinstance(value, ObjectNotFound):
                     self.skipped.append(entry.uri)
                     _log.warning("skipped missing %s (continue_on_error=True)", entry.uri)
+                    if self.yield_missing:
+                        yield entry.ref.name, None  # type: ignore[misc]
                     continue
                 yield entry.ref.name, value

@@ -48,7 +48,9 @@ class ShardOptions:
         ConfigError: an unknown policy value or a negative buffer size.
 
     Attributes:
-        other_objects: ``"skip"`` non-shard objects under the prefix, or ``"error"``.
+        other_objects: objects without a ``.tar``/``.tgz``/``.tar.gz`` name under the prefix:
+            ``"skip"`` them (logged, and listed in :attr:`ShardStream.stats`), ``"error"``, or
+            ``"read"`` them as tar shards too (a non-tar then raises ``ShardFormatError``).
         on_corrupt: ``"error"`` raises ShardFormatError; ``"skip"`` counts and skips the shard.
         on_duplicate: a repeated extension within a sample: ``"error"`` or ``"skip"``.
         missing: when ``expected`` is set: ``"error"``, ``"skip"`` the sample, or ``"empty"``.
@@ -65,7 +67,7 @@ class ShardOptions:
             extensions of its whole shard.
     """
 
-    other_objects: Literal["skip", "error"] = "skip"
+    other_objects: Literal["skip", "error", "read"] = "skip"
     on_corrupt: Literal["error", "skip"] = "error"
     on_duplicate: Literal["error", "skip"] = "error"
     missing: Literal["error", "skip", "empty"] = "error"
@@ -87,7 +89,7 @@ class ShardOptions:
 
 
 _POLICIES = {
-    "other_objects": ("skip", "error"),
+    "other_objects": ("skip", "error", "read"),
     "on_corrupt": ("error", "skip"),
     "on_duplicate": ("error", "skip"),
     "missing": ("error", "skip", "empty"),
@@ -126,11 +128,21 @@ class ShardStream(EpochStream[Sample]):
         super().__init__(ais_source_list, **kwargs)
         self.options = options or ShardOptions()
         self.stats = ShardStats()
-        self.seen: set[str] = set()  # extensions seen so far (pad_missing)
+        self.seen: set[str] = set()  # extensions of the shards delivered from (pad_missing)
+        self._exts: dict[str, set[str]] = {}  # each started shard's extensions (pad_missing)
 
     def _reset(self) -> None:
         self.stats = ShardStats()
-        self.seen = set()
+        self.seen, self._exts = set(), {}
+
+    def _padded(self, sample: Sample) -> Sample:
+        """``sample`` with every extension of the shards delivered from so far (its own shard
+        included), ``b""`` where it has none — as the plugin pads, whatever was read ahead."""
+        if self.options.pad_missing:
+            self.seen |= self._exts.get(sample["__url__"], set())
+            for ext in self.seen:
+                sample.setdefault(ext, b"")
+        return sample
 
     async def _list(self) -> Manifest:
         """The shards of the sources.
@@ -143,7 +155,7 @@ class ShardStream(EpochStream[Sample]):
         entries = iter_entries(self.client, self.sources, page_size=page_size)
         async with aclosing(entries):  # closed here on the error path, not by the GC
             async for bucket, name, size in entries:
-                if is_shard(name):
+                if is_shard(name) or self.options.other_objects == "read":
                     builder.add(bucket, name, size)
                 elif self.options.other_objects == "error":
                     raise ConfigError(
@@ -152,6 +164,13 @@ class ShardStream(EpochStream[Sample]):
                     )
                 else:
                     self.stats.skipped_objects.append(ObjectRef(bucket, name).uri)
+        if self.stats.skipped_objects:
+            _log.warning(
+                "skipped %d objects that are not named as shards (first: %s); "
+                "other_objects='read' reads them as tar shards",
+                len(self.stats.skipped_objects),
+                self.stats.skipped_objects[0],
+            )
         if not len(builder):
             raise ConfigError(nothing_matched(self.sources).replace("objects", "shards", 1))
         return builder.build()
@@ -180,7 +199,7 @@ class ShardStream(EpochStream[Sample]):
         async with aclosing(samples):
             if opts.shuffle_buffer <= 0:
                 async for sample in samples:
-                    yield sample
+                    yield self._padded(sample)
                 return
             buffer: ShuffleBuffer[Sample] = ShuffleBuffer(
                 opts.shuffle_buffer,
@@ -189,9 +208,9 @@ class ShardStream(EpochStream[Sample]):
             )
             async for sample in samples:
                 for out in buffer.push(sample, _sample_bytes(sample)):
-                    yield out
+                    yield self._padded(out)
             for out in buffer.drain():
-                yield out
+                yield self._padded(out)
 
     async def _shard_readers(self) -> AsyncIterator[Callable[[], AsyncIterator[Sample]]]:
         manifest = await self.manifest()
@@ -204,8 +223,9 @@ class ShardStream(EpochStream[Sample]):
         opts = self.options
         if opts.pad_missing:
             source = Source(ref.bucket, names=(ref.name,))
+            exts = self._exts.setdefault(ref.uri, set())
             async for _, _, member, _ in list_members(self.client, [source]):
-                self.seen.add(split_key(member)[1])
+                exts.add(split_key(member)[1])
         members = iter_tar_members(
             self.client.get_stream(ref, etl=self.etl),
             shard=ref.uri,
@@ -221,8 +241,6 @@ class ShardStream(EpochStream[Sample]):
         try:
             async for sample in grouped:
                 self.stats.samples += 1
-                for ext in self.seen:
-                    sample.setdefault(ext, b"")
                 yield sample
         except ShardFormatError as exc:
             if opts.on_corrupt != "skip":

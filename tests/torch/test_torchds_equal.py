@@ -1,0 +1,49 @@
+"""Equal per-rank counts: every rank reads as many samples (and DataLoader batches) as the
+others, by padding with repeats or dropping the last few; __len__ agrees."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from _shared import FAST, data_loader
+
+from aisloader.errors import ConfigError
+from aisloader.server import LocalCluster
+from aisloader.torch import AISIterDataset
+
+WORLD = 7  # 60 objects: 8 or 9 per rank
+
+
+@pytest.mark.parametrize(("equal", "per_rank"), [("pad", 9), ("drop", 8)])
+def test_every_rank_reads_the_same_count(
+    cluster: LocalCluster, objects: dict[str, bytes], equal: str, per_rank: int
+) -> None:
+    names: Counter[str] = Counter()
+    for rank in range(WORLD):
+        dataset = AISIterDataset(
+            "ais://tds/o/",
+            endpoint=cluster.endpoint,
+            config=FAST,
+            shuffle=True,
+            seed=3,
+            equal=equal,
+            rank=rank,
+            world_size=WORLD,
+        )
+        batches = list(data_loader(dataset, 2, "fork", batch_size=2))
+        got = [name for batch in batches for name, _ in batch]
+        assert len(dataset) == len(got) == per_rank
+        assert len(batches) == (5 if equal == "pad" else 4)  # 2 workers: 5+4 or 4+4 items
+        names.update(got)
+    if equal == "pad":
+        assert set(names) == set(objects)
+        assert sorted(names.values()).count(2) == WORLD * per_rank - len(objects)
+    else:
+        assert max(names.values()) == 1
+        assert len(names) == WORLD * per_rank
+
+
+def test_equal_must_be_a_known_policy(cluster: LocalCluster) -> None:
+    with pytest.raises(ConfigError, match="equal"):
+        AISIterDataset("ais://tds/o/", endpoint=cluster.endpoint, equal="even")  # type: ignore[arg-type]
