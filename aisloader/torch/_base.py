@@ -69,6 +69,19 @@ class EpochIterable(IterableDataset[Any]):
     def _apply_transform(self, item: Any) -> Any:
         return item if self._transform is None else self._transform(item)
 
+    def _resume_stream(self, stream: EpochStream[Any], state: Mapping[str, Any]) -> None:
+        """Move ``stream`` to where ``state`` left off."""
+        stream.resume(state, self.manifest())
+
+    def _note(self, progress: _Progress, item: Any) -> None:
+        """Count one item handed out (before it is turned into a sample)."""
+        progress.delivered += 1
+
+    def _progress_state(self, progress: _Progress) -> dict[str, Any]:
+        """The state after what ``progress`` counted."""
+        stream = progress.stream
+        return stream.state(self.manifest(), stream.skip + progress.delivered)
+
     def _skipped(self, item: Any) -> bool:
         """A position the stream reports but that is no sample (a skipped missing object)."""
         return False
@@ -82,7 +95,7 @@ class EpochIterable(IterableDataset[Any]):
         do not see this call; each worker's epoch then advances by one per pass from the
         epoch set before the first pass, which matches calling ``set_epoch(0), (1), …``.
         """
-        if self._resume is not None and int(self._resume["epoch"]) != epoch:
+        if self._resume is not None and _epoch_of(self._resume) != epoch:
             self._resume = None  # another epoch than the loaded state's: start it afresh
         self._epoch, self._iterations = epoch, 0
 
@@ -96,7 +109,8 @@ class EpochIterable(IterableDataset[Any]):
         return self._manifest
 
     def _part(self) -> Part:
-        return current_part(self._rank, self._world_size, self._snapshot)
+        rotate = int(self._resume.get("rotate", 0)) if self._resume is not None else 0
+        return current_part(self._rank, self._world_size, self._snapshot, rotate)
 
     def _placed(self, **changes: Any) -> EpochStream[Any]:
         """The stream bound to this process's part and rank count (and ``changes``)."""
@@ -113,7 +127,7 @@ class EpochIterable(IterableDataset[Any]):
         self._iterations += 1
         resume, self._resume = self._resume, None
         if resume is not None:
-            stream.resume(resume, self.manifest())
+            self._resume_stream(stream, resume)
         if self._manifest is None and stream.lists_ahead:
             self.manifest()
         stream = stream.bind(manifest=self._manifest)
@@ -130,7 +144,7 @@ class EpochIterable(IterableDataset[Any]):
         try:
             for items in lists:
                 for item in items:
-                    progress.delivered += 1
+                    self._note(progress, item)
                     if self._skipped(item):
                         continue
                     bar.update()
@@ -155,23 +169,25 @@ class EpochIterable(IterableDataset[Any]):
             stream = self._placed(epoch=self._epoch + self._iterations)
             return stream.state(self.manifest(), 0)
         progress = self._progress
-        return progress.stream.state(self.manifest(), progress.stream.skip + progress.delivered)
+        return self._progress_state(progress)
 
     def _load_state_dict(self, state: Mapping[str, Any]) -> None:
-        if not isinstance(state, Mapping) or "epoch" not in state:
+        parts = state.get("parts") if isinstance(state, Mapping) else None
+        first = parts[0] if isinstance(parts, list) and parts else state
+        if not isinstance(first, Mapping) or "epoch" not in first:
             raise ResumeError(f"not an aisloader resume state: {state!r:.200}")
         self._resume = dict(state)
-        self._epoch, self._iterations = int(state["epoch"]), 0
+        self._epoch, self._iterations = int(first["epoch"]), 0
         self._progress = None
 
 
 class _Progress:
     """The stream of this process's current iteration and the items it handed out."""
 
-    __slots__ = ("delivered", "stream")
+    __slots__ = ("delivered", "inner", "stream")
 
     def __init__(self, stream: EpochStream[Any]) -> None:
-        self.stream, self.delivered = stream, 0
+        self.stream, self.delivered, self.inner = stream, 0, -1
 
 
 class ResumableIterable(EpochIterable):
@@ -194,3 +210,8 @@ class ResumableIterable(EpochIterable):
             ResumeError: not a state of this dataset (checked now and at the next iteration).
         """
         self._load_state_dict(state)
+
+
+def _epoch_of(state: Mapping[str, Any]) -> int:
+    parts = state.get("parts")
+    return int((parts[0] if parts else state)["epoch"])

@@ -41,12 +41,15 @@ def current_part(
     rank: int | None = None,
     world_size: int | None = None,
     snapshot: tuple[int, int] | None = None,
+    rotate: int = 0,
 ) -> Part:
-    """The share of the data this process (rank × DataLoader worker) reads."""
+    """The share of the data this process (rank × DataLoader worker) reads; ``rotate`` gives
+    DataLoader worker ``w`` the part of worker ``w + rotate`` (a resumed plain DataLoader
+    starts its rotation at worker 0, the interrupted one was further on)."""
     rank, world_size = world(rank, world_size, snapshot)
     info = get_worker_info()
     worker, num_workers = (info.id, info.num_workers) if info is not None else (0, 1)
-    return split(rank, world_size, worker, num_workers)
+    return split(rank, world_size, (worker + rotate) % num_workers, num_workers)
 
 
 def _from_env() -> tuple[int, int]:

@@ -17,16 +17,19 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Literal
 
+from aisloader.core.streams.base import EpochStream
 from aisloader.core.streams.shards import ShardOptions, ShardStream
+from aisloader.core.streams.state import choose
 from aisloader.core.tar.samples import to_plugin_form
-from aisloader.errors import ConfigError
+from aisloader.errors import ConfigError, ResumeError
 from aisloader.etl import EtlLike
+from aisloader.torch._base import ResumableIterable, _Progress
 from aisloader.torch.base_iter_dataset import AISBaseIterDataset
 
 __all__ = ["AISShardReader"]
 
 
-class AISShardReader(AISBaseIterDataset):
+class AISShardReader(AISBaseIterDataset, ResumableIterable):
     """Stream WebDataset samples from tar shards (``.tar``, ``.tar.gz``, ``.tgz``).
 
     Args:
@@ -115,6 +118,7 @@ class AISShardReader(AISBaseIterDataset):
             **kwargs,
         )
         self._shards = stream
+        stream.track = True  # samples carry their shard's place, for the resume state
         self._plugin_form = plugin
 
     def __len__(self) -> int:
@@ -125,6 +129,42 @@ class AISShardReader(AISBaseIterDataset):
 
     def _apply_transform(self, item: Any) -> Any:
         return item if self._transform is None else self._transform(item)
+
+    # --- resume: a position in the shard order, and samples into the current shard ----------
+    def _note(self, progress: _Progress, item: Any) -> None:
+        position = item.pop("__pos__")
+        if position != progress.delivered or progress.inner < 0:
+            stream = progress.stream
+            assert isinstance(stream, ShardStream)
+            first = position == stream.skip
+            progress.delivered, progress.inner = position, stream.inner if first else 0
+        progress.inner += 1
+
+    def _progress_state(self, progress: _Progress) -> dict[str, Any]:
+        stream = progress.stream
+        assert isinstance(stream, ShardStream)
+        started = progress.inner >= 0
+        position = progress.delivered if started else stream.skip
+        state = stream.state(self.manifest(), position)
+        state["inner"] = progress.inner if started else stream.inner
+        if stream.resumable:
+            state["unresumable"] = stream.resumable
+        return state
+
+    def _resume_stream(self, stream: EpochStream[Any], state: Any) -> None:
+        assert isinstance(stream, ShardStream)
+        chosen = choose(state, stream.part)
+        parts = state.get("parts") or [chosen]
+        why = stream.resumable or next((s["unresumable"] for s in parts if "unresumable" in s), "")
+        if why:
+            raise ResumeError(f"AISShardReader cannot resume mid-epoch here: {why}")
+        if chosen.get("part") is None and any(s.get("inner", 0) for s in parts):
+            raise ResumeError(
+                "AISShardReader resumes on another layout only at shard boundaries: the states "
+                "stop inside shards; resume on the old world size and worker count"
+            )
+        stream.resume(state, self.manifest())
+        stream.resume_inner(int(chosen.get("inner", 0)))
 
     def make_sample(self, item: Any) -> Any:
         """``(basename, {ext: bytes})`` (the plugin's form), or the WebDataset dict."""

@@ -7,14 +7,14 @@ import itertools
 from typing import Any
 
 import pytest
-from _shared import FAST, keep, put_objects, tar_of
+from _shared import FAST, data_loader, keep, put_objects, tar_of
 from torchdata.stateful_dataloader import StatefulDataLoader
 from torchds_util import assert_exactly_once
 
 from aisloader import Client, Ledger, merge_states
 from aisloader.errors import ResumeError
 from aisloader.server import LocalCluster
-from aisloader.torch import AISBatchIterDataset, AISIterDataset, AISMultiShardStream
+from aisloader.torch import AISBatchIterDataset, AISIterDataset, AISMultiShardStream, LoaderProgress
 
 URL = "ais://tds/o/"
 
@@ -170,3 +170,22 @@ def test_multishard_resumes(cluster: LocalCluster, bucket: str) -> None:
     second = AISMultiShardStream([url, url], endpoint=cluster.endpoint, config=FAST)
     second.load_state_dict(first.state_dict())
     assert taken + list(second) == whole
+
+
+@pytest.mark.parametrize(("workers", "cut"), [(0, 4), (2, 5), (3, 7), (3, 14)])
+def test_plain_dataloader_resumes_from_counted_batches(
+    cluster: LocalCluster, objects: dict[str, bytes], workers: int, cut: int
+) -> None:
+    whole = [s for b in data_loader(_iter(cluster), workers, "fork", batch_size=4) for s in b]
+    dataset = _iter(cluster)
+    progress = LoaderProgress(dataset, batch_size=4, num_workers=workers)
+    taken = []
+    for batch in itertools.islice(data_loader(dataset, workers, "fork", batch_size=4), cut):
+        taken += batch
+        progress.step()
+    state = progress.state_dict()
+    resumed = _iter(cluster)
+    resumed.load_state_dict(state)
+    rest = [s for b in data_loader(resumed, workers, "fork", batch_size=4) for s in b]
+    assert_exactly_once(taken + rest, objects)
+    assert [n for n, _ in taken + rest] == [n for n, _ in whole]

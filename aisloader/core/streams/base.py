@@ -25,7 +25,7 @@ from aisloader.core.listing.manifest import Manifest
 from aisloader.core.listing.sources import Source, sources
 from aisloader.core.streams.order import Part, Permutation
 from aisloader.core.streams.progress import Plan, Round
-from aisloader.core.streams.state import check_state, make_state
+from aisloader.core.streams.state import check_state, choose, make_state
 from aisloader.errors import ConfigError
 from aisloader.etl import Etl, EtlLike
 
@@ -191,12 +191,14 @@ class EpochStream(Generic[T]):
         return make_state(self, manifest, delivered)
 
     def resume(self, state: Mapping[str, Any], manifest: Manifest) -> None:
-        """Continue from ``state`` (this part's own, or one merged from all parts).
+        """Continue from ``state``: this part's own, one merged from all parts, or a
+        :func:`~aisloader.core.streams.state.bundle` of parts' states.
 
         Raises:
             ResumeError: a state of another dataset, epoch order, version or layout.
         """
-        self.epoch, self.rounds, self.skip = check_state(self, state, manifest)
+        chosen = choose(state, self.part)
+        self.epoch, self.rounds, self.skip = check_state(self, chosen, manifest)
 
     # --- items ----------------------------------------------------------------------------
     def __aiter__(self) -> AsyncGenerator[T, None]:

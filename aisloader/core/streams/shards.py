@@ -129,6 +129,8 @@ class ShardStream(EpochStream[Sample]):
         self.options = options or ShardOptions()
         self.stats = ShardStats()
         self.seen: set[str] = set()  # extensions of the shards delivered from (pad_missing)
+        self.inner = 0  # samples of the first shard delivered before a resume
+        self.track = False  # tag samples with "__pos__" (their shard's place in the part)
         self._exts: dict[str, set[str]] = {}  # each started shard's extensions (pad_missing)
 
     def _reset(self) -> None:
@@ -212,14 +214,31 @@ class ShardStream(EpochStream[Sample]):
             for out in buffer.drain():
                 yield self._padded(out)
 
+    @property
+    def resumable(self) -> str:
+        """Why a resume cannot continue mid-shard in this mode ('' when it can)."""
+        if self.options.shuffle_buffer > 0:
+            return "a sample shuffle buffer is on (shuffle_buffer > 0)"
+        if not self.options.sequential:
+            return "in-flight shards are interleaved (pass sequential=True)"
+        return ""
+
+    def resume_inner(self, inner: int) -> None:
+        """After :meth:`resume`: skip the first ``inner`` samples of the first shard."""
+        self.inner = inner
+
     async def _shard_readers(self) -> AsyncIterator[Callable[[], AsyncIterator[Sample]]]:
         manifest = await self.manifest()
-        for index in self.positions(manifest):
+        for ordinal, index in enumerate(self.positions(manifest), start=self.skip):
             ref = manifest.ref(index)
-            yield lambda ref=ref: self.read_shard(ref)  # type: ignore[misc]
+            skip = self.inner if ordinal == self.skip else 0
+            yield lambda ref=ref, o=ordinal, s=skip: self.read_shard(ref, o, s)  # type: ignore[misc]
 
-    async def read_shard(self, ref: ObjectRef) -> AsyncIterator[Sample]:
-        """Samples of one shard, streamed as its bytes arrive."""
+    async def read_shard(
+        self, ref: ObjectRef, ordinal: int = 0, skip: int = 0
+    ) -> AsyncIterator[Sample]:
+        """Samples of one shard, streamed as its bytes arrive (after its first ``skip``;
+        tagged with ``__pos__`` = ``ordinal`` when :attr:`track` is on)."""
         opts = self.options
         if opts.pad_missing:
             source = Source(ref.bucket, names=(ref.name,))
@@ -240,7 +259,12 @@ class ShardStream(EpochStream[Sample]):
         )
         try:
             async for sample in grouped:
+                if skip:
+                    skip -= 1
+                    continue
                 self.stats.samples += 1
+                if self.track:
+                    sample["__pos__"] = ordinal
                 yield sample
         except ShardFormatError as exc:
             if opts.on_corrupt != "skip":

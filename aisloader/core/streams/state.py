@@ -22,7 +22,7 @@ from aisloader.core.streams.order import Part
 from aisloader.core.streams.progress import Plan, Round, merge_rounds
 from aisloader.errors import ResumeError
 
-__all__ = ["VERSION", "Resumable", "check_state", "make_state", "merge_states"]
+__all__ = ["VERSION", "Resumable", "bundle", "check_state", "choose", "make_state", "merge_states"]
 
 VERSION = 1
 
@@ -114,6 +114,8 @@ def merge_states(states: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         raise ResumeError(str(exc)) from None
     merged = dict(first)
     merged["rounds"] = [*first["rounds"], [rnd.count, list(rnd.done)]]
+    if any("inner" in s for s in states):  # shard streams: stopped inside a shard anywhere?
+        merged["inner"] = max(int(s.get("inner", 0)) for s in states)
     merged["part"], merged["delivered"] = None, 0
     return merged
 
@@ -124,3 +126,32 @@ def _same(state: Mapping[str, Any], key: str, want: Any, what: str) -> None:
             f"cannot resume from this state: its {what} is {state.get(key)!r}, this dataset's "
             f"is {want!r} (a state resumes only the dataset it was taken from)"
         )
+
+
+def bundle(states: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """One loadable state holding the states of several parts (a rank's workers, or every
+    part of a job): each part resumes from its own; a new layout from their merge."""
+    return {"version": VERSION, "parts": [dict(s) for s in states]}
+
+
+def choose(state: Mapping[str, Any], part: Part) -> Mapping[str, Any]:
+    """The state ``part`` resumes from: ``state`` itself, or out of a :func:`bundle` its own
+    part's state — or, when the bundle holds every part of another layout, their merge.
+
+    Raises:
+        ResumeError: a bundle without this part's state that is not a whole layout either.
+    """
+    parts = state.get("parts")
+    if parts is None:
+        return state
+    mine = [part.index, part.count]
+    for candidate in parts:
+        if candidate.get("part") is not None and list(candidate["part"]) == mine:
+            return candidate  # type: ignore[no-any-return]
+    try:
+        return merge_states(parts)
+    except ResumeError as exc:
+        raise ResumeError(
+            f"the bundle has no state for part {mine[0]} of {mine[1]}, and its states are not "
+            f"every part of one layout ({exc}): bundle the states of all parts"
+        ) from None
