@@ -7,6 +7,7 @@ import json
 import socket
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch.multiprocessing as tmp
@@ -25,6 +26,20 @@ def _free_port() -> int:
         return port
 
 
+def _run_ranks(main: Any, args: tuple[Any, ...], hung: str) -> None:
+    """Run ``main(rank, *args)`` on 2 spawned ranks; fail (and stop them) past the deadline."""
+    ctx = tmp.start_processes(main, args, nprocs=2, join=False, start_method="spawn")
+    deadline = time.monotonic() + DEADLINE
+    try:
+        while not ctx.join(timeout=1.0):
+            assert time.monotonic() < deadline, hung
+    finally:
+        for process in ctx.processes:
+            if process.is_alive():
+                process.terminate()
+                process.join(5)
+
+
 @pytest.mark.parametrize("method", ["fork", "forkserver"])
 def test_gloo_two_ranks_two_workers_exactly_once(
     cluster: LocalCluster,
@@ -38,16 +53,7 @@ def test_gloo_two_ranks_two_workers_exactly_once(
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     lists = count_lists(cluster)
     args = (2, _free_port(), cluster.endpoint, "ais://tds/o/", str(tmp_path), method)
-    ctx = tmp.start_processes(dist_rank_main, args, nprocs=2, join=False, start_method="spawn")
-    deadline = time.monotonic() + DEADLINE
-    try:
-        while not ctx.join(timeout=1.0):
-            assert time.monotonic() < deadline, "the distributed run did not finish in time"
-    finally:
-        for process in ctx.processes:
-            if process.is_alive():
-                process.terminate()
-                process.join(5)
+    _run_ranks(dist_rank_main, args, "the distributed run did not finish in time")
     records = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
     assert all(r["ok"] for r in records)  # right bytes for every name
     names = [n for r in records for n in r["names"]]
@@ -67,16 +73,7 @@ def test_ddp_over_uneven_data_finishes_every_epoch(
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     put_objects(cluster, bucket, 1003, size=16)
     args = (2, _free_port(), cluster.endpoint, f"ais://{bucket}/o/", str(tmp_path))
-    ctx = tmp.start_processes(ddp_equal_main, args, nprocs=2, join=False, start_method="spawn")
-    deadline = time.monotonic() + DEADLINE
-    try:
-        while not ctx.join(timeout=1.0):
-            assert time.monotonic() < deadline, "a rank hung: uneven steps across ranks"
-    finally:
-        for process in ctx.processes:
-            if process.is_alive():
-                process.terminate()
-                process.join(5)
+    _run_ranks(ddp_equal_main, args, "a rank hung: uneven steps across ranks")
     records = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
     assert records[0]["steps"] == records[1]["steps"]
     assert [r["len"] for r in records] == [len(r["names"]) for r in records] == [502, 502]
