@@ -8,7 +8,8 @@ from collections import Counter
 import pytest
 from _shared import FAST, data_loader
 
-from aisloader.errors import ConfigError
+from aisloader import merge_states
+from aisloader.errors import ConfigError, ResumeError
 from aisloader.server import LocalCluster
 from aisloader.torch import AISIterDataset
 
@@ -47,3 +48,27 @@ def test_every_rank_reads_the_same_count(
 def test_equal_must_be_a_known_policy(cluster: LocalCluster) -> None:
     with pytest.raises(ConfigError, match="equal"):
         AISIterDataset("ais://tds/o/", endpoint=cluster.endpoint, equal="even")  # type: ignore[arg-type]
+
+
+def test_equal_with_another_rank_count_refuses_to_resume(
+    cluster: LocalCluster, objects: dict[str, bytes]
+) -> None:
+    def dataset(rank: int, world: int) -> AISIterDataset:
+        return AISIterDataset(
+            "ais://tds/o/",
+            endpoint=cluster.endpoint,
+            config=FAST,
+            equal="pad",
+            rank=rank,
+            world_size=world,
+        )
+
+    states = []
+    for rank in range(WORLD):
+        ds = dataset(rank, WORLD)
+        next(iter(ds))
+        states.append(ds.state_dict())
+    resumed = dataset(0, 2)
+    resumed.load_state_dict(merge_states(states))
+    with pytest.raises(ResumeError, match=r"equal='pad'.*63 positions.*2 ranks.*60"):
+        list(resumed)

@@ -35,6 +35,10 @@ class Resumable(Protocol):
     shuffle: bool
     part: Part
     rounds: tuple[Round, ...]
+    ranks: int
+
+    @property
+    def equal(self) -> str | None: ...
 
     def order_size(self, manifest: Manifest) -> int: ...
 
@@ -67,6 +71,12 @@ def check_state(
     _same(state, "version", VERSION, "state version")
     _same(state, "stream", type(stream).__name__, "stream kind")
     _same(state, "fingerprint", manifest.fingerprint(), "listing (other sources or objects)")
+    if getattr(stream, "equal", None) and state.get("size") != stream.order_size(manifest):
+        raise ResumeError(
+            f"equal={stream.equal!r} sizes the epoch by the rank count: the state's epoch has "
+            f"{state.get('size')} positions, this layout ({stream.ranks} ranks) "
+            f"{stream.order_size(manifest)}; resume on the old world size, or without equal"
+        )
     _same(state, "size", stream.order_size(manifest), "epoch size")
     _same(state, "seed", stream.seed, "seed")
     _same(state, "shuffle", stream.shuffle, "shuffle")
