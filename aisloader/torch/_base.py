@@ -73,18 +73,15 @@ class EpochIterable(IterableDataset[Any]):
         """Move ``stream`` to where ``state`` left off."""
         stream.resume(state, self.manifest())
 
-    def _note(self, progress: _Progress, item: Any) -> None:
-        """Count one item handed out (before it is turned into a sample)."""
+    def _take(self, progress: _Progress, item: Any) -> bool:
+        """Count one position of the stream; False when it holds no sample to hand out."""
         progress.delivered += 1
+        return True
 
     def _progress_state(self, progress: _Progress) -> dict[str, Any]:
         """The state after what ``progress`` counted."""
         stream = progress.stream
         return stream.state(self.manifest(), stream.skip + progress.delivered)
-
-    def _skipped(self, item: Any) -> bool:
-        """A position the stream reports but that is no sample (a skipped missing object)."""
-        return False
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch (shuffle order). Call with the same value on every rank.
@@ -144,8 +141,7 @@ class EpochIterable(IterableDataset[Any]):
         try:
             for items in lists:
                 for item in items:
-                    self._note(progress, item)
-                    if self._skipped(item):
+                    if not self._take(progress, item):
                         continue
                     bar.update()
                     yield self.make_sample(self._apply_transform(item))

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from aisloader.core.streams.batches import BatchStream
 from aisloader.errors import ConfigError
 from aisloader.etl import EtlLike
-from aisloader.torch._base import ResumableIterable
+from aisloader.torch._base import ResumableIterable, _Progress
 from aisloader.torch.base_iter_dataset import AISBaseIterDataset
 
 __all__ = ["AISBatchIterDataset"]
@@ -98,8 +98,9 @@ class AISBatchIterDataset(AISBaseIterDataset, ResumableIterable):
             **kwargs,
         )
 
-    def _skipped(self, item: Any) -> bool:
-        return item[1] is None
+    def _take(self, progress: _Progress, item: Any) -> bool:
+        progress.delivered += 1  # a skipped missing object still takes its position
+        return item[1] is not None
 
     @property
     def skipped(self) -> list[str]:

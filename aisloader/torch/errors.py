@@ -81,12 +81,12 @@ def _init_transport(self: Any, message: str, *, url: str = "", attempts: int = 0
 
 def as_sdk_error(exc: BaseException) -> BaseException:
     """``exc`` as its SDK-compatible class (itself when there is none, or no SDK)."""
+    if type(exc).__module__ == __name__:
+        return exc  # already SDK-compatible
     for cls in type(exc).__mro__:
         compat = _COMPAT.get(cls)
         if compat is None:
             continue
-        if isinstance(exc, compat):
-            return exc  # type: ignore[no-any-return]
         out: BaseException
         if isinstance(exc, ours.AISError):
             out = compat(exc.status, exc.tcode, exc.url, exc.message)

@@ -131,7 +131,7 @@ class AISShardReader(AISBaseIterDataset, ResumableIterable):
         return item if self._transform is None else self._transform(item)
 
     # --- resume: a position in the shard order, and samples into the current shard ----------
-    def _note(self, progress: _Progress, item: Any) -> None:
+    def _take(self, progress: _Progress, item: Any) -> bool:
         position = item.pop("__pos__")
         if position != progress.delivered or progress.inner < 0:
             stream = progress.stream
@@ -139,6 +139,7 @@ class AISShardReader(AISBaseIterDataset, ResumableIterable):
             first = position == stream.skip
             progress.delivered, progress.inner = position, stream.inner if first else 0
         progress.inner += 1
+        return True
 
     def _progress_state(self, progress: _Progress) -> dict[str, Any]:
         stream = progress.stream
@@ -163,7 +164,7 @@ class AISShardReader(AISBaseIterDataset, ResumableIterable):
                 "AISShardReader resumes on another layout only at shard boundaries: the states "
                 "stop inside shards; resume on the old world size and worker count"
             )
-        stream.resume(state, self.manifest())
+        stream.resume(chosen, self.manifest())
         stream.resume_inner(int(chosen.get("inner", 0)))
 
     def make_sample(self, item: Any) -> Any:

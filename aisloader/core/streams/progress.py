@@ -17,7 +17,7 @@ import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from aisloader.core.streams.order import Part
+from aisloader.core.streams.order import Part, part_positions
 
 __all__ = ["Plan", "Round", "merge_rounds"]
 
@@ -54,7 +54,7 @@ class Plan:
         left: Iterator[int] = iter(range(self.size))
         total = self.size
         for rnd in self.rounds:
-            shares = [len(range(i, total, rnd.count)) for i in range(rnd.count)]
+            shares = [len(part_positions(total, Part(i, rnd.count))) for i in range(rnd.count)]
             if any(d > s for d, s in zip(rnd.done, shares, strict=True)):
                 raise ValueError(f"a round delivered {rnd.done} of shares {shares}")
             left = _after_round(left, rnd)
@@ -67,12 +67,12 @@ class Plan:
 
     def positions(self, part: Part, skip: int = 0) -> Iterator[int]:
         """``part``'s positions in the current round, after its first ``skip``."""
-        start = part.index + skip * part.count
-        return itertools.islice(self.remaining(), start, None, part.count)
+        mine = part_positions(self.left(), part)[skip:]
+        return itertools.islice(self.remaining(), mine.start, None, mine.step)
 
     def part_size(self, part: Part) -> int:
         """How many positions ``part`` reads in the current round."""
-        return len(range(part.index, self.left(), part.count))
+        return len(part_positions(self.left(), part))
 
     def then(self, rnd: Round) -> Plan:
         """This plan after another interrupted round."""

@@ -132,16 +132,20 @@ class ShardStream(EpochStream[Sample]):
         self.inner = 0  # samples of the first shard delivered before a resume
         self.track = False  # tag samples with "__pos__" (their shard's place in the part)
         self._exts: dict[str, set[str]] = {}  # each started shard's extensions (pad_missing)
+        self._padding_url = ""  # the shard whose extensions were merged into seen last
 
     def _reset(self) -> None:
         self.stats = ShardStats()
-        self.seen, self._exts = set(), {}
+        self.seen, self._exts, self._padding_url = set(), {}, ""
 
     def _padded(self, sample: Sample) -> Sample:
         """``sample`` with every extension of the shards delivered from so far (its own shard
         included), ``b""`` where it has none — as the plugin pads, whatever was read ahead."""
         if self.options.pad_missing:
-            self.seen |= self._exts.get(sample["__url__"], set())
+            url = sample["__url__"]
+            if url != self._padding_url:  # a new shard: merge its extensions once
+                self.seen |= self._exts.get(url, set())
+                self._padding_url = url
             for ext in self.seen:
                 sample.setdefault(ext, b"")
         return sample
