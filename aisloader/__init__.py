@@ -8,6 +8,7 @@ from aisloader.config import ClientConfig
 from aisloader.core.batch.entry import BatchEntry
 from aisloader.core.client import AsyncClient
 from aisloader.core.streams.objects import ObjectStream
+from aisloader.core.streams.skips import SkipBudgetExceeded
 from aisloader.core.streams.state import merge_states
 from aisloader.errors import (
     AISError,
@@ -19,6 +20,7 @@ from aisloader.errors import (
     TransportError,
 )
 from aisloader.ledger import Ledger
+from aisloader.padding import is_padding
 from aisloader.refs import Bucket, ObjectRef
 
 __all__ = [
@@ -36,7 +38,9 @@ __all__ = [
     "ObjectRef",
     "ObjectStream",
     "ShardFormatError",
+    "SkipBudgetExceeded",
     "TransportError",
+    "is_padding",
     "merge_states",
 ]
 

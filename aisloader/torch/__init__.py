@@ -17,7 +17,7 @@ from aisloader.torch.iter_dataset import AISIterDataset
 from aisloader.torch.map_dataset import AISMapDataset
 from aisloader.torch.multishard_dataset import AISMultiShardStream
 from aisloader.torch.parallel_map_dataset import AISParallelMapDataset
-from aisloader.torch.progress import LoaderProgress
+from aisloader.torch.progress import LoaderProgress, loader_states
 from aisloader.torch.shard_map import AISShardMapDataset
 from aisloader.torch.shard_reader import AISShardReader
 
@@ -34,4 +34,5 @@ __all__ = [
     "DynamicBatchSampler",
     "LoaderProgress",
     "ObjectList",
+    "loader_states",
 ]

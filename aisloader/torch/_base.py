@@ -11,6 +11,7 @@ through the bridge. All async work happens in the core stream; this module only 
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -20,14 +21,20 @@ from tqdm import tqdm
 
 from aisloader.config import ClientConfig
 from aisloader.core.listing.manifest import Manifest
-from aisloader.core.streams.base import EpochStream
+from aisloader.core.streams.base import EpochStream, skipped_of
 from aisloader.core.streams.order import Part
+from aisloader.core.streams.shard_cursor import ShardCursor
+from aisloader.core.streams.skips import Refill, SkipLog
+from aisloader.core.streams.state import choose
 from aisloader.errors import ResumeError
+from aisloader.padding import mark
 from aisloader.torch._cache import SharedManifest
 from aisloader.torch._conn import TorchConn
 from aisloader.torch._env import current_part, dist_snapshot, world
 
 __all__ = ["EpochIterable", "ResumableIterable"]
+
+_log = logging.getLogger("aisloader.skips")
 
 
 class EpochIterable(IterableDataset[Any]):
@@ -138,18 +145,42 @@ class EpochIterable(IterableDataset[Any]):
         bar = tqdm(
             desc=f"part {part.index}/{part.count}", unit="sample", disable=not self._show_progress
         )
+        padding = stream.padding_start(self._manifest) if self._manifest is not None else None
+        size = stream.part_size(self._manifest) if self._manifest is not None else 0
+        progress.skips = SkipLog(stream.skip_budget, size)
+        refill = Refill(stream.equal is not None)  # equal counts: a skip is replaced
         try:
             for items in lists:
                 for item in items:
-                    if not self._take(progress, item):
+                    skipped = skipped_of(item)
+                    if not self._take(progress, item) or skipped is not None:
+                        if skipped is not None:
+                            progress.skips.record(skipped)
+                        for repeat in refill.skipped():
+                            yield self._sample(repeat, bar)
                         continue
-                    bar.update()
-                    yield self.make_sample(self._apply_transform(item))
+                    if padding is not None and stream.skip + progress.delivered > padding:
+                        item = mark(item)  # equal="pad": a repeat, marked (is_padding)
+                    yield self._sample(item, bar)
+                    for repeat in refill.good(item):
+                        yield self._sample(repeat, bar)
+            refill.close(f"part {part.index}/{part.count}")
             if self._manifest is None and self._live is not None:
                 self._manifest = self._live.listed  # later epochs reuse a streamed listing
         finally:
             bar.close()
             lists.close()
+            _report(progress.skips, part)
+
+    def _sample(self, item: Any, bar: Any) -> Any:
+        bar.update()
+        return self.make_sample(self._apply_transform(item))
+
+    def skip_report(self) -> list[dict[str, Any]]:
+        """What this process's current (or last) pass skipped under ``on_error="skip"``:
+        ``{"object", "error", "attempts"}`` each (with DataLoader workers, each worker logs
+        its own at the end of its pass, on the ``aisloader.skips`` logger)."""
+        return self._progress.skips.report() if self._progress is not None else []
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -160,10 +191,13 @@ class EpochIterable(IterableDataset[Any]):
     def _state_dict(self) -> dict[str, Any]:
         """Where this process's iteration stands (see :meth:`ResumableIterable.state_dict`)."""
         if self._progress is None:  # nothing read here yet: the next iteration's start
-            if self._resume is not None:
-                return dict(self._resume)
             stream = self._placed(epoch=self._epoch + self._iterations)
-            return stream.state(self.manifest(), 0)
+            if self._resume is None:
+                return stream.state(self.manifest(), 0)
+            if choose(self._resume, stream.part).get("part") is not None:
+                return dict(self._resume)  # this part's own state (or a bundle holding it)
+            self._resume_stream(stream, self._resume)  # a merged one: this part's share of it
+            return stream.state(self.manifest(), stream.skip)
         progress = self._progress
         return self._progress_state(progress)
 
@@ -178,16 +212,23 @@ class EpochIterable(IterableDataset[Any]):
 
 
 class _Progress:
-    """The stream of this process's current iteration and the items it handed out."""
+    """The stream of this process's current iteration and the items it handed out (a count,
+    or for shard streams the cursor that replayed their traces and the last sample's keys)."""
 
-    __slots__ = ("delivered", "inner", "stream")
+    __slots__ = ("cursor", "delivered", "keys", "skips", "stream")
 
     def __init__(self, stream: EpochStream[Any]) -> None:
-        self.stream, self.delivered, self.inner = stream, 0, -1
+        self.stream, self.delivered = stream, 0
+        self.skips = SkipLog(0, 0)
+        self.cursor: ShardCursor | None = None
+        self.keys: tuple[str, ...] = ()
 
 
 class ResumableIterable(EpochIterable):
-    """An iterable whose items are its stream's positions in order: it resumes mid-epoch."""
+    """An iterable that resumes mid-epoch from its stream's state."""
+
+    counts_positions = True
+    """Each item is one position of the stream (so counting batches gives the state)."""
 
     def state_dict(self) -> dict[str, Any]:
         """Where this process's part of the epoch stands: after the items its iterator has
@@ -206,6 +247,21 @@ class ResumableIterable(EpochIterable):
             ResumeError: not a state of this dataset (checked now and at the next iteration).
         """
         self._load_state_dict(state)
+
+
+def _report(skips: SkipLog, part: Part) -> None:
+    if skips.count:
+        first = skips.entries[0]
+        _log.warning(
+            "part %d/%d skipped %d objects this pass (on_error='skip'; skip_report() lists "
+            "them); first: %s (%s, %d attempts)",
+            part.index,
+            part.count,
+            skips.count,
+            first.uri,
+            first.error,
+            first.attempts,
+        )
 
 
 def _epoch_of(state: Mapping[str, Any]) -> int:

@@ -30,6 +30,7 @@ from aisloader.core.listing.lister import iter_entries
 from aisloader.core.listing.sources import sources as normalise
 from aisloader.core.streams.base import EpochStream
 from aisloader.core.streams.objects import ObjectStream
+from aisloader.errors import ConfigError
 from aisloader.etl import Etl, EtlLike
 from aisloader.refs import ObjectRef
 from aisloader.torch._base import EpochIterable
@@ -62,6 +63,12 @@ class AISBaseIterDataset(EpochIterable):
         equal: ``"pad"`` or ``"drop"``: every rank reads the same number of objects (and
             batches) per epoch, so DDP collectives never hang on an uneven end; see
             :class:`~aisloader.core.streams.base.EpochStream`. Default: each object once.
+        on_error: ``"skip"`` reads past an object that cannot be read (missing, corrupt,
+            refused) and records it — ``skip_report()``, and a warning at the end of each
+            pass; under ``equal`` each skip is replaced by a marked repeat. Default
+            ``"raise"``. A network failure always raises.
+        skip_budget: skips allowed per pass and part: a count, or a fraction of the part's
+            objects (default 0.01); one more raises ``SkipBudgetExceeded`` with the report.
         stream: for subclasses: the core stream to read instead of an object stream.
 
     Raises:
@@ -81,9 +88,16 @@ class AISBaseIterDataset(EpochIterable):
         shuffle: bool = False,
         seed: int = 0,
         equal: Literal["pad", "drop"] | None = None,
+        on_error: Literal["raise", "skip"] = "raise",
+        skip_budget: float = 0.01,
         stream: EpochStream[Any] | None = None,
         **kwargs: Any,
     ) -> None:
+        if stream is not None and (on_error, skip_budget) != ("raise", 0.01):
+            raise ConfigError(
+                f"{type(self).__name__} takes no on_error=/skip_budget= (its own policies: see "
+                "its docs); AISIterDataset reads past unreadable objects with on_error='skip'"
+            )
         if stream is None:
             stream = ObjectStream(
                 ais_source_list,
@@ -93,6 +107,8 @@ class AISBaseIterDataset(EpochIterable):
                 window=window,
                 etl=etl_name,
                 equal=equal,
+                on_error=on_error,
+                skip_budget=skip_budget,
             )
         super().__init__(stream, origin=source_items(ais_source_list, prefix_map), **kwargs)
         self._ais_source_list = source_items(ais_source_list)

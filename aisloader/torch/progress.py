@@ -13,7 +13,10 @@ torchdata's ``StatefulDataLoader`` collects each worker's dataset state by itsel
 
 For another world size or worker count, put the states of every rank in one bundle
 (``aisloader.core.streams.state.bundle([*rank0["parts"], *rank1["parts"], ...])``, e.g. via
-``torch.distributed.all_gather_object``) and load that on every rank.
+``torch.distributed.all_gather_object``) and load that on every rank. With torchdata's
+``StatefulDataLoader``, :func:`loader_states` takes the part states out of each rank's loader
+state (``bundle([*loader_states(s0), *loader_states(s1)])``); the new loaders then get the
+bundle through ``dataset.load_state_dict`` (a loader state only resumes its own layout).
 
 How batches map to workers: a ``DataLoader`` over an iterable dataset returns its workers'
 batches in turn (worker 0, 1, …, in order), each worker batching its own part; our parts
@@ -24,6 +27,7 @@ the default ``in_order=True`` and a ``batch_size`` (not a custom ``batch_sampler
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from aisloader.core.streams.order import split
@@ -32,7 +36,7 @@ from aisloader.errors import ConfigError
 from aisloader.torch._base import ResumableIterable
 from aisloader.torch._env import world
 
-__all__ = ["LoaderProgress"]
+__all__ = ["LoaderProgress", "loader_states"]
 
 
 class LoaderProgress:
@@ -53,6 +57,12 @@ class LoaderProgress:
     ) -> None:
         if not isinstance(dataset, ResumableIterable):
             raise ConfigError(f"{type(dataset).__name__} cannot resume mid-epoch")
+        if not dataset.counts_positions:
+            raise ConfigError(
+                f"{type(dataset).__name__} samples are not counted by position (shards hold "
+                "several, a shuffle buffer reorders them): use torchdata's StatefulDataLoader, "
+                "which collects the dataset's own state from every worker"
+            )
         if batch_size < 1 or num_workers < 0:
             raise ConfigError(f"bad batch_size {batch_size} or num_workers {num_workers}")
         self.dataset, self.batch_size, self.drop_last = dataset, batch_size, drop_last
@@ -100,3 +110,29 @@ class LoaderProgress:
                     turn = order[(order.index(w) + 1) % len(order)]
             rnd += 1
         return taken, turn
+
+
+def loader_states(loader_state: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The dataset part states inside a torchdata ``StatefulDataLoader.state_dict()`` (one per
+    worker, or the one of a loader without workers), for :func:`~aisloader.merge_states` or
+    :func:`~aisloader.core.streams.state.bundle`.
+
+    Raises:
+        ConfigError: not a StatefulDataLoader state, or one without dataset states (a dataset
+            that cannot resume).
+    """
+    snapshot = loader_state.get("_snapshot")
+    if isinstance(snapshot, Mapping):
+        workers = snapshot.get("_worker_snapshots") or {}
+        found = [w.get("dataset_state") for _, w in sorted(workers.items())]
+    else:
+        found = [loader_state.get("dataset_state")]
+    states: list[dict[str, Any]] = []
+    for state in found:
+        if not isinstance(state, Mapping):
+            raise ConfigError(
+                "no aisloader dataset state in this loader state: pass the state_dict() of a "
+                "StatefulDataLoader over a resumable aisloader dataset"
+            )
+        states.extend(dict(s) for s in state.get("parts", [state]))
+    return states

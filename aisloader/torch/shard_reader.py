@@ -18,11 +18,13 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Literal
 
 from aisloader.core.streams.base import EpochStream
+from aisloader.core.streams.order import Part
+from aisloader.core.streams.shard_cursor import ShardCursor
 from aisloader.core.streams.shards import ShardOptions, ShardStream
-from aisloader.core.streams.state import choose
 from aisloader.core.tar.samples import to_plugin_form
-from aisloader.errors import ConfigError, ResumeError
+from aisloader.errors import ConfigError
 from aisloader.etl import EtlLike
+from aisloader.padding import PaddedName
 from aisloader.torch._base import ResumableIterable, _Progress
 from aisloader.torch.base_iter_dataset import AISBaseIterDataset
 
@@ -49,11 +51,20 @@ class AISShardReader(AISBaseIterDataset, ResumableIterable):
             format, off for dicts); see :class:`~aisloader.core.streams.shards.ShardOptions`.
         sequential: a whole shard before the next (default: on in the plugin format).
         expected: extensions every sample must have; ``missing`` decides what happens if not.
+        on_error: ``"skip"``: a corrupt shard's remaining samples are skipped (logged, and
+            listed in the stream's stats); the same as ``on_corrupt="skip"``.
         missing / on_duplicate / on_corrupt / other_objects: the policies of
             :class:`~aisloader.core.streams.shards.ShardOptions` (``other_objects`` defaults to
             ``"read"`` in the plugin format, as the plugin reads every object as a tar, and to
             ``"skip"`` — logged — for dicts).
         deterministic: reproducible sample order across in-flight shards (round-robin).
+        equal: ``"pad"`` or ``"drop"``: every DataLoader worker of every rank takes the same
+            number of samples per epoch (so every rank the same samples and batches): the
+            largest share, padded with marked repeats of the epoch's first samples, or the
+            smallest (see :mod:`~aisloader.core.streams.shard_equal`). Counts come from one
+            archive listing of the sources. Needs ``workers``.
+        workers: the DataLoader's ``num_workers`` (for ``equal``: each worker's quota
+            depends on it; a different count is a ``ConfigError`` at iteration).
         client / endpoint / config / transform / rank / world_size: as for the other datasets.
 
     Raises:
@@ -79,9 +90,12 @@ class AISShardReader(AISBaseIterDataset, ResumableIterable):
         expected: Collection[str] | None = None,
         missing: Literal["error", "skip", "empty"] = "error",
         on_duplicate: Literal["error", "skip"] = "error",
-        on_corrupt: Literal["error", "skip"] = "error",
+        on_corrupt: Literal["error", "skip"] | None = None,
+        on_error: Literal["raise", "skip"] = "raise",
         other_objects: Literal["skip", "error", "read"] | None = None,
         deterministic: bool = False,
+        equal: Literal["pad", "drop"] | None = None,
+        workers: int = 0,
         **kwargs: Any,
     ) -> None:
         if sample_format not in ("plugin", "dict"):
@@ -91,7 +105,7 @@ class AISShardReader(AISBaseIterDataset, ResumableIterable):
             raise ConfigError(f"expected must be a collection of extensions, not {expected!r}")
         options = ShardOptions(
             other_objects=other_objects or ("read" if plugin else "skip"),
-            on_corrupt=on_corrupt,
+            on_corrupt=on_corrupt or ("skip" if on_error == "skip" else "error"),
             on_duplicate=on_duplicate,
             missing=missing,
             expected=frozenset(expected) if expected is not None else None,
@@ -107,6 +121,7 @@ class AISShardReader(AISBaseIterDataset, ResumableIterable):
             seed=seed,
             options=options,
             etl=etl_name,
+            equal=equal,
         )
         super().__init__(
             bucket_list,
@@ -118,55 +133,76 @@ class AISShardReader(AISBaseIterDataset, ResumableIterable):
             **kwargs,
         )
         self._shards = stream
-        stream.track = True  # samples carry their shard's place, for the resume state
+        stream.track = True  # samples carry their trace, for the resume state
         self._plugin_form = plugin
+        self._workers = workers
 
     def __len__(self) -> int:
         """Samples this rank reads per epoch (all its DataLoader workers together), counted
-        from one archive listing per shard (the plugin counts member files instead)."""
-        stream = self._shards.bind(part=self._part(), manifest=self.manifest())  # no equal
-        return self._conn.run_short_lived(lambda c: stream.bind(c).sample_count())
+        from one archive listing per shard (the plugin counts member files instead); under
+        ``equal``, its workers' quotas."""
+        stream = self._shards.bind(part=self._part(), manifest=self.manifest())
+        if self._shards.equal is None:
+            return self._conn.run_short_lived(lambda c: stream.bind(c).sample_count())
+        ranks = stream.part.count  # in this (main) process: one part per rank
+        layout = stream.bind(part=Part(stream.part.index, ranks * max(1, self._workers)))
+        self._count_samples()
+        per_part = self._conn.run_short_lived(lambda c: layout.bind(c).quota())
+        return per_part * max(1, self._workers)
+
+    def _count_samples(self) -> None:
+        """Under ``equal``: every shard's sample count, once per dataset and process."""
+        shards = self._shards
+        if shards.counts is None:
+            bound = shards.bind(manifest=self.manifest())
+            shards.counts = self._conn.run_short_lived(lambda c: bound.bind(c).sample_counts())
+
+    def _placed(self, **changes: Any) -> EpochStream[Any]:
+        stream = super()._placed(**changes)
+        if self._shards.equal is not None:
+            rank_count = stream.ranks
+            if stream.part.count != rank_count * max(1, self._workers):
+                raise ConfigError(
+                    f"equal= on a shard reader gives each DataLoader worker a quota: pass "
+                    f"workers= the DataLoader's num_workers (this worker is part "
+                    f"{stream.part.index} of {stream.part.count} with {rank_count} ranks, "
+                    f"workers={self._workers})"
+                )
+            self._count_samples()
+            assert isinstance(stream, ShardStream)
+            stream.counts = self._shards.counts
+        return stream
 
     def _apply_transform(self, item: Any) -> Any:
         return item if self._transform is None else self._transform(item)
 
-    # --- resume: a position in the shard order, and samples into the current shard ----------
+    # --- resume: the consumer replays each sample's trace (see core/streams/shard_cursor) --
+    counts_positions = False
+
     def _take(self, progress: _Progress, item: Any) -> bool:
-        position = item.pop("__pos__")
-        if position != progress.delivered or progress.inner < 0:
+        if progress.cursor is None:
             stream = progress.stream
             assert isinstance(stream, ShardStream)
-            first = position == stream.skip
-            progress.delivered, progress.inner = position, stream.inner if first else 0
-        progress.inner += 1
+            progress.cursor = ShardCursor(stream._cursor)
+        progress.cursor.apply(item.pop("__trace__"))
+        if self._shards.options.pad_missing:
+            progress.keys = tuple(item)  # padded: every extension seen so far
         return True
 
     def _progress_state(self, progress: _Progress) -> dict[str, Any]:
         stream = progress.stream
         assert isinstance(stream, ShardStream)
-        started = progress.inner >= 0
-        position = progress.delivered if started else stream.skip
-        state = stream.state(self.manifest(), position)
-        state["inner"] = progress.inner if started else stream.inner
-        if stream.resumable:
-            state["unresumable"] = stream.resumable
+        state = stream.state(self.manifest(), cursor=progress.cursor)
+        if self._shards.options.pad_missing:
+            keys = progress.keys if progress.keys else stream.seen
+            state["seen"] = sorted(k for k in keys if not k.startswith("__"))
         return state
 
-    def _resume_stream(self, stream: EpochStream[Any], state: Any) -> None:
-        assert isinstance(stream, ShardStream)
-        chosen = choose(state, stream.part)
-        parts = state.get("parts") or [chosen]
-        why = stream.resumable or next((s["unresumable"] for s in parts if "unresumable" in s), "")
-        if why:
-            raise ResumeError(f"AISShardReader cannot resume mid-epoch here: {why}")
-        if chosen.get("part") is None and any(s.get("inner", 0) for s in parts):
-            raise ResumeError(
-                "AISShardReader resumes on another layout only at shard boundaries: the states "
-                "stop inside shards; resume on the old world size and worker count"
-            )
-        stream.resume(chosen, self.manifest())
-        stream.resume_inner(int(chosen.get("inner", 0)))
-
     def make_sample(self, item: Any) -> Any:
-        """``(basename, {ext: bytes})`` (the plugin's form), or the WebDataset dict."""
-        return to_plugin_form(item) if self._plugin_form else item
+        """``(basename, {ext: bytes})`` (the plugin's form), or the WebDataset dict; a repeat
+        under ``equal="pad"`` is marked (:func:`~aisloader.padding.is_padding`)."""
+        if not self._plugin_form:
+            return item
+        padded = item.pop("__padded__", False)
+        name, parts = to_plugin_form(item)
+        return (PaddedName(name) if padded else name, parts)

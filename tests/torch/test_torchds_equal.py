@@ -8,7 +8,8 @@ from collections import Counter
 import pytest
 from _shared import FAST, data_loader
 
-from aisloader import merge_states
+from aisloader import AsyncClient, ObjectStream, is_padding, merge_states
+from aisloader.core.streams.order import Part
 from aisloader.errors import ConfigError, ResumeError
 from aisloader.server import LocalCluster
 from aisloader.torch import AISIterDataset
@@ -21,6 +22,7 @@ def test_every_rank_reads_the_same_count(
     cluster: LocalCluster, objects: dict[str, bytes], equal: str, per_rank: int
 ) -> None:
     names: Counter[str] = Counter()
+    repeats: list[str] = []
     for rank in range(WORLD):
         dataset = AISIterDataset(
             "ais://tds/o/",
@@ -37,10 +39,15 @@ def test_every_rank_reads_the_same_count(
         assert len(dataset) == len(got) == per_rank
         assert len(batches) == (5 if equal == "pad" else 4)  # 2 workers: 5+4 or 4+4 items
         names.update(got)
+        repeats += [name for name in got if is_padding(name)]
     if equal == "pad":
         assert set(names) == set(objects)
         assert sorted(names.values()).count(2) == WORLD * per_rank - len(objects)
+        assert len(repeats) == WORLD * per_rank - len(objects)  # each repeat is marked
+        assert all(names[name] == 2 for name in repeats)
     else:
+        assert not repeats
+    if equal == "drop":
         assert max(names.values()) == 1
         assert len(names) == WORLD * per_rank
 
@@ -72,3 +79,18 @@ def test_equal_with_another_rank_count_refuses_to_resume(
     resumed.load_state_dict(merge_states(states))
     with pytest.raises(ResumeError, match=r"equal='pad'.*63 positions.*2 ranks.*60"):
         list(resumed)
+
+
+async def test_an_async_stream_marks_its_repeats(
+    cluster: LocalCluster, objects: dict[str, bytes], client: AsyncClient
+) -> None:
+    got = []
+    for rank in range(WORLD):
+        stream = ObjectStream(
+            "ais://tds/o/", client=client, equal="pad", part=Part(rank, WORLD), ranks=WORLD
+        )
+        got += [name async for name, _ in stream]
+    repeats = [name for name in got if is_padding(name)]
+    assert len(got) == WORLD * 9
+    assert sorted(repeats) == sorted(n for n, c in Counter(got).items() if c == 2)
+    assert set(got) == set(objects)

@@ -31,8 +31,14 @@ async def interleave(
     per_source: int = 4,
     deterministic: bool = False,
     sequential: bool = False,
+    turn: int = 0,
+    on_end: Callable[[int], None] | None = None,
 ) -> AsyncGenerator[T, None]:
     """Merge the iterators made by ``sources`` (factories), at most ``concurrency`` at a time.
+
+    Sources are numbered in the order they are started (0, 1, …); ``on_end(number)`` is called
+    when a source's end is taken, in order with the items. ``turn`` starts the round-robin as if
+    that many items were taken already (a resume restarts the same sources in the same order).
 
     Raises:
         Exception: the first error of any source, after the others are cancelled.
@@ -42,7 +48,7 @@ async def interleave(
     shared: asyncio.Queue[tuple[int, object]] = asyncio.Queue(concurrency * per_source)
     slots: dict[int, tuple[asyncio.Queue[tuple[int, object]], asyncio.Task[None]]] = {}
     order: list[int] = []  # slots in start order, for the round-robin
-    exhausted, turn, next_slot = False, 0, 0
+    exhausted, next_slot = False, 0
     try:
         while True:
             while not exhausted and len(slots) < concurrency:
@@ -68,6 +74,8 @@ async def interleave(
                 order.remove(slot)
                 if isinstance(item, _Failed):
                     raise item.error
+                if on_end is not None:
+                    on_end(slot)
                 continue
             turn += 1
             yield item  # type: ignore[misc]

@@ -23,16 +23,18 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Self, TypeVar
 from aisloader.core.listing.lister import build_manifest
 from aisloader.core.listing.manifest import Manifest
 from aisloader.core.listing.sources import Source, sources
-from aisloader.core.streams.order import Part, Permutation
+from aisloader.core.streams.order import Part, Permutation, part_positions
 from aisloader.core.streams.progress import Plan, Round
+from aisloader.core.streams.skips import OnError, Refill, SkipLog, Skipped, check_policy
 from aisloader.core.streams.state import check_state, choose, make_state
 from aisloader.errors import ConfigError
 from aisloader.etl import Etl, EtlLike
+from aisloader.padding import mark
 
 if TYPE_CHECKING:
     from aisloader.core.client import AsyncClient
 
-__all__ = ["EpochStream", "PrefixMap"]
+__all__ = ["EpochStream", "PrefixMap", "skipped_of"]
 
 T = TypeVar("T")
 PrefixMap = Mapping[Any, str | Sequence[str] | None]
@@ -55,6 +57,12 @@ class EpochStream(Generic[T]):
             epoch's order to a multiple of the rank count (as ``DistributedSampler``), ``"drop"``
             leaves out the last few; ``None`` (default) reads each item exactly once.
         ranks: how many ranks share the epoch (for ``equal``; :meth:`bind` sets it).
+        on_error: ``"raise"`` (default) the typed error of an object that cannot be read, or
+            ``"skip"`` it — recorded with its error and attempts, reported after the epoch
+            (:mod:`~aisloader.core.streams.skips`); a network failure still raises.
+        skip_budget: skips allowed per epoch and part under ``"skip"``: a count, or a
+            fraction of the part's items, rounded up (default 1%); one more raises
+            SkipBudgetExceeded.
 
     Raises:
         ConfigError: no source or a malformed one.
@@ -78,9 +86,13 @@ class EpochStream(Generic[T]):
         etl: EtlLike = None,
         equal: Literal["pad", "drop"] | None = None,
         ranks: int = 1,
+        on_error: OnError = "raise",
+        skip_budget: float = 0.01,
     ) -> None:
         if equal not in (None, "pad", "drop"):
             raise ConfigError(f"equal must be 'pad', 'drop' or None, not {equal!r}")
+        check_policy(on_error, skip_budget)
+        self.on_error, self.skip_budget = on_error, skip_budget
         self.sources: tuple[Source, ...] = sources(ais_source_list, prefix_map)
         self.equal, self.ranks = equal, ranks
         self.etl = Etl.of(etl)
@@ -91,6 +103,9 @@ class EpochStream(Generic[T]):
         self._manifest = manifest
         self.rounds: tuple[Round, ...] = ()  # interrupted layouts of this epoch (resume)
         self.skip = 0  # items this part delivered before a resume, in the current round
+        self._pending: Mapping[str, Any] | None = None  # load_state_dict, for the next pass
+        self._taken: Any = None  # what the current ``async for`` handed out (state_dict)
+        self.skips = SkipLog(skip_budget, 0)  # what the current pass skipped (on_error)
 
     # --- state ----------------------------------------------------------------------------
     @property
@@ -110,8 +125,16 @@ class EpochStream(Generic[T]):
         return self._manifest
 
     def set_epoch(self, epoch: int) -> None:
-        """Choose the epoch (the shuffle order); the same value on every part gives one order."""
+        """Choose the epoch (the shuffle order); the same value on every part gives one order.
+        A resume point loaded for another epoch is dropped: this epoch starts at its start."""
+        if epoch != self.epoch:
+            self._pending = None
+            self._restart()
         self.epoch = epoch
+
+    def _restart(self) -> None:
+        """Forget where a resume continued (the next pass reads a whole epoch)."""
+        self.rounds, self.skip = (), 0
 
     def bind(
         self,
@@ -173,6 +196,17 @@ class EpochStream(Generic[T]):
         resume on another layout left fewer)."""
         return Plan(self.order_size(manifest), self.rounds).part_size(self.part)
 
+    def padding_start(self, manifest: Manifest) -> int | None:
+        """Under ``equal="pad"``: how many of this part's positions in the current round come
+        before its repeats (the items marked by :func:`~aisloader.padding.mark`); else None."""
+        n, size = self.epoch_size(manifest), self.order_size(manifest)
+        if self.equal != "pad" or size == n:
+            return None
+        plan = Plan(size, self.rounds)
+        if not self.rounds:
+            return len(part_positions(min(n, size), self.part))
+        return sum(1 for p in plan.positions(self.part) if p < n)
+
     def positions(self, manifest: Manifest) -> Iterator[int]:
         """Item indices this part reads this epoch, in order: the seeded permutation of the
         epoch, dealt round-robin across parts (after a resume: what is left, see
@@ -200,9 +234,62 @@ class EpochStream(Generic[T]):
         chosen = choose(state, self.part)
         self.epoch, self.rounds, self.skip = check_state(self, chosen, manifest)
 
+    def state_dict(self) -> dict[str, Any]:
+        """Where the current (or last) ``async for`` over this stream stands: after the items
+        it handed out. Small, versioned, JSON-safe (:mod:`~aisloader.core.streams.state`).
+
+        Raises:
+            ConfigError: nothing was listed yet (iterate, or ``await stream.manifest()``).
+        """
+        manifest = self._manifest
+        if manifest is None:
+            raise ConfigError("state_dict() needs the listing: iterate or await manifest() first")
+        if self._pending is not None:
+            return dict(self._pending)
+        return self._taken_state(manifest, self._taken)
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Continue from ``state`` at the next ``async for`` (checked then; see :meth:`resume`)."""
+        self._pending = dict(state)
+        self.epoch = int((state.get("parts") or [state])[0]["epoch"])
+
     # --- items ----------------------------------------------------------------------------
     def __aiter__(self) -> AsyncGenerator[T, None]:
-        return self._items()
+        return self._handed_out()
+
+    async def _handed_out(self) -> AsyncGenerator[T, None]:
+        """The items of a direct ``async for``, counted for :meth:`state_dict`."""
+        pending, self._pending = self._pending, None
+        self._restart()  # every pass reads a whole epoch, unless it resumes one
+        if pending is not None:
+            self.resume(pending, await self.manifest())
+        elif self.equal == "pad" or self.on_error == "skip":
+            await self.manifest()  # where the repeats start; the size a budget is a share of
+        self._taken = taken = self._tracker()
+        manifest = self._manifest
+        self.skips = SkipLog(self.skip_budget, self.part_size(manifest) if manifest else 0)
+        refill = Refill(self.equal is not None)
+        async with aclosing(self._items()) as items:
+            async for item in items:
+                item = taken.take(item)
+                if skipped_of(item) is None:
+                    yield item
+                    for repeat in refill.good(item):
+                        yield repeat
+                    continue
+                self.skips.record(skipped_of(item))  # type: ignore[arg-type]
+                for repeat in refill.skipped():
+                    yield repeat
+        refill.close(type(self).__name__)
+
+    def _tracker(self) -> Any:
+        """Counts what a pass hands out (an object with ``take(item) -> item``)."""
+        start = self.padding_start(self._manifest) if self._manifest is not None else None
+        return _Count(self.skip, start)
+
+    def _taken_state(self, manifest: Manifest, taken: Any) -> dict[str, Any]:
+        """The state after what ``taken`` (from :meth:`_tracker`) counted."""
+        return self.state(manifest, taken.count if taken is not None else self.skip)
 
     async def batches(
         self, max_count: int | None = None, max_bytes: int | None = None
@@ -245,3 +332,26 @@ class EpochStream(Generic[T]):
 
     def _reset(self) -> None:
         """Clear per-iteration state in a fresh copy made by :meth:`bind`."""
+
+
+class _Count:
+    """Items handed out, from a resume's starting count; repeats under ``equal="pad"`` marked."""
+
+    __slots__ = ("count", "padding")
+
+    def __init__(self, start: int, padding: int | None) -> None:
+        self.count, self.padding = start, padding
+
+    def take(self, item: T) -> T:
+        self.count += 1
+        if self.padding is not None and self.count > self.padding:
+            return mark(item)  # type: ignore[no-any-return]
+        return item
+
+
+def skipped_of(item: Any) -> Skipped | None:
+    """The :class:`~aisloader.core.streams.skips.Skipped` record an item stands for, if any
+    (an ``(name, Skipped)`` pair from a stream under ``on_error="skip"``)."""
+    if type(item) is tuple and len(item) == 2 and type(item[1]) is Skipped:
+        return item[1]
+    return None

@@ -24,8 +24,11 @@ from typing import Any
 from aisloader.core.listing.lister import iter_entries
 from aisloader.core.listing.manifest import ManifestBuilder
 from aisloader.core.listing.sources import nothing_matched
+from aisloader.core.stages.window import ordered_window
 from aisloader.core.streams.base import EpochStream
-from aisloader.errors import ConfigError
+from aisloader.core.streams.skips import Skipped
+from aisloader.errors import AISError, ConfigError, DataError, ObjectNotFound
+from aisloader.etl import Etl
 from aisloader.refs import ObjectRef
 
 __all__ = ["ObjectStream"]
@@ -49,7 +52,7 @@ class ObjectStream(EpochStream[tuple[str, bytes]]):
 
     @property
     def lists_ahead(self) -> bool:
-        return self.part.count > 1 or self.shuffle
+        return self.part.count > 1 or self.shuffle or self.on_error == "skip"  # (its budget)
 
     async def refs(self) -> AsyncGenerator[ObjectRef, None]:
         """The refs this stream reads this epoch, in order."""
@@ -65,6 +68,11 @@ class ObjectStream(EpochStream[tuple[str, bytes]]):
     async def _items(self) -> AsyncGenerator[tuple[str, bytes], None]:
         # Close every generator of the chain here, in order: left to the garbage collector, an
         # async generator's cleanup would run later as an orphan task on the loop.
+        if self.on_error == "skip":
+            async with aclosing(self._read_or_skip()) as items:
+                async for item in items:
+                    yield item
+            return
         async with (
             aclosing(self.refs()) as refs,
             aclosing(self.client.get_many(refs, window=self.window, etl=self.etl)) as pairs,
@@ -72,8 +80,31 @@ class ObjectStream(EpochStream[tuple[str, bytes]]):
             async for ref, data in pairs:
                 yield ref.name, data
 
+    async def _read_or_skip(self) -> AsyncGenerator[tuple[str, Any], None]:
+        """As :meth:`_items`, with ``(name, Skipped)`` for an object that cannot be read."""
+        client, spec = self.client, Etl.of(self.etl)
+
+        async def read(ref: ObjectRef) -> Any:
+            try:
+                return await client.get(ref, etl=spec)
+            except (ObjectNotFound, DataError) as exc:
+                return Skipped.of(ref.uri, exc)
+            except AISError as exc:
+                if exc.status >= 500 or exc.status == 429:
+                    raise  # the cluster, not the object: retried already, and not skipped
+                return Skipped.of(ref.uri, exc)
+
+        window = self.window or client.config.window
+        async with (
+            aclosing(self.refs()) as refs,
+            aclosing(ordered_window(refs, read, window)) as pairs,
+        ):
+            async for ref, value in pairs:
+                yield ref.name, value
+
     def _nbytes(self, item: tuple[str, bytes]) -> int:
-        return len(item[1])
+        data = item[1]
+        return len(data) if isinstance(data, bytes | bytearray | memoryview) else 0
 
     async def _list_and_record(self) -> AsyncGenerator[ObjectRef, None]:
         builder = ManifestBuilder()

@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-__all__ = ["Part", "Permutation", "part_positions", "split"]
+__all__ = ["Part", "Permutation", "mix64", "part_positions", "split"]
 
 _MASK64 = (1 << 64) - 1
 _ROUNDS = 4
@@ -99,11 +99,11 @@ class Permutation:
         mask = (1 << half) - 1
         left, right = value >> half, value & mask
         for key in self._keys:
-            left, right = right, left ^ (_mix(right ^ key) & mask)
+            left, right = right, left ^ (mix64(right ^ key) & mask)
         return (left << half) | right
 
 
-def _mix(x: int) -> int:
+def mix64(x: int) -> int:
     """splitmix64 finaliser: a fast, well-distributed 64-bit round function."""
     x = (x + 0x9E3779B97F4A7C15) & _MASK64
     x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64

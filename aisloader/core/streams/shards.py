@@ -17,10 +17,10 @@ is counted in :attr:`ShardStream.stats` and skipped.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from contextlib import aclosing
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from functools import partial
+from typing import Any
 
 from aisloader.core.listing.lister import iter_entries
 from aisloader.core.listing.manifest import Manifest, ManifestBuilder
@@ -29,81 +29,21 @@ from aisloader.core.listing.sources import Source, is_shard, nothing_matched
 from aisloader.core.stages.interleave import interleave
 from aisloader.core.stages.shuffle import ShuffleBuffer
 from aisloader.core.streams.base import EpochStream
+from aisloader.core.streams.order import Permutation
+from aisloader.core.streams.progress import Plan
+from aisloader.core.streams.shard_cursor import END, OPEN, TAKE, Rule, ShardCursor
+from aisloader.core.streams.shard_equal import equal_quota, shard_sample_counts
+from aisloader.core.streams.shard_options import ShardOptions, ShardStats
+from aisloader.core.streams.state import choose
 from aisloader.core.tar.members import iter_tar_members
 from aisloader.core.tar.samples import agroup_samples, split_key
-from aisloader.errors import ConfigError, ShardFormatError
+from aisloader.errors import ConfigError, ResumeError, ShardFormatError
 from aisloader.refs import ObjectRef
 
 __all__ = ["ShardOptions", "ShardStats", "ShardStream"]
 
 _log = logging.getLogger("aisloader.shards")
 Sample = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class ShardOptions:
-    """Policies of a shard stream (all picklable).
-
-    Raises:
-        ConfigError: an unknown policy value or a negative buffer size.
-
-    Attributes:
-        other_objects: objects without a ``.tar``/``.tgz``/``.tar.gz`` name under the prefix:
-            ``"skip"`` them (logged, and listed in :attr:`ShardStream.stats`), ``"error"``, or
-            ``"read"`` them as tar shards too (a non-tar then raises ``ShardFormatError``).
-        on_corrupt: ``"error"`` raises ShardFormatError; ``"skip"`` counts and skips the shard.
-        on_duplicate: a repeated extension within a sample: ``"error"`` or ``"skip"``.
-        missing: when ``expected`` is set: ``"error"``, ``"skip"`` the sample, or ``"empty"``.
-        expected: extensions every sample must have (e.g. ``{"jpg", "cls"}``), or None.
-        shuffle_buffer: samples held for the sample shuffle (0 = no sample shuffle).
-        shuffle_bytes: bytes held for the sample shuffle (None = config default).
-        deterministic: take samples round-robin across in-flight shards (reproducible order).
-        sequential: every sample of a shard before the next shard's (the listing order, as the
-            official reader yields), the next shards still read ahead into bounded queues.
-        pad_missing: give every sample every extension seen so far in this stream (``b""``
-            where it has none), as the official reader's ``ZeroDict`` does so that torch's
-            default collate sees the same keys; each shard's member names are listed (one
-            archive listing per shard) before its samples, so a sample is padded with the
-            extensions of its whole shard.
-    """
-
-    other_objects: Literal["skip", "error", "read"] = "skip"
-    on_corrupt: Literal["error", "skip"] = "error"
-    on_duplicate: Literal["error", "skip"] = "error"
-    missing: Literal["error", "skip", "empty"] = "error"
-    expected: Collection[str] | None = None
-    shuffle_buffer: int = 0
-    shuffle_bytes: int | None = None
-    deterministic: bool = False
-    sequential: bool = False
-    pad_missing: bool = False
-
-    def __post_init__(self) -> None:
-        for name, allowed in _POLICIES.items():
-            if getattr(self, name) not in allowed:
-                raise ConfigError(f"{name} must be one of {allowed}, not {getattr(self, name)!r}")
-        if isinstance(self.expected, str):
-            raise ConfigError("expected must be a collection of extensions, not one string")
-        if self.shuffle_buffer < 0 or (self.shuffle_bytes is not None and self.shuffle_bytes < 0):
-            raise ConfigError("shuffle_buffer and shuffle_bytes must be >= 0")
-
-
-_POLICIES = {
-    "other_objects": ("skip", "error", "read"),
-    "on_corrupt": ("error", "skip"),
-    "on_duplicate": ("error", "skip"),
-    "missing": ("error", "skip", "empty"),
-}
-
-
-@dataclass
-class ShardStats:
-    """What a stream skipped, for the skip policies' report."""
-
-    shards: int = 0
-    samples: int = 0
-    skipped_objects: list[str] = field(default_factory=list)
-    corrupt_shards: list[str] = field(default_factory=list)
 
 
 class ShardStream(EpochStream[Sample]):
@@ -129,14 +69,69 @@ class ShardStream(EpochStream[Sample]):
         self.options = options or ShardOptions()
         self.stats = ShardStats()
         self.seen: set[str] = set()  # extensions of the shards delivered from (pad_missing)
-        self.inner = 0  # samples of the first shard delivered before a resume
-        self.track = False  # tag samples with "__pos__" (their shard's place in the part)
+        self.track = False  # give every sample its trace ("__trace__", see shard_cursor)
+        self.leftovers: list[list[Any]] = []  # shards an interrupted layout did not finish
+        self.counts: tuple[int, ...] | None = None  # samples per shard (for equal=)
+        self._cursor: dict[str, Any] | None = None  # where a resume continues (this part)
+        self._seen_before: frozenset[str] = frozenset()  # seen, as of the resume point
         self._exts: dict[str, set[str]] = {}  # each started shard's extensions (pad_missing)
         self._padding_url = ""  # the shard whose extensions were merged into seen last
 
     def _reset(self) -> None:
         self.stats = ShardStats()
-        self.seen, self._exts, self._padding_url = set(), {}, ""
+        self.seen, self._exts, self._padding_url = set(self._seen_before), {}, ""
+
+    # --- resume ---------------------------------------------------------------------------
+    def state(
+        self, manifest: Manifest, delivered: int = 0, cursor: ShardCursor | None = None
+    ) -> dict[str, Any]:
+        """The state after the samples whose traces ``cursor`` replayed (without one: where
+        this stream starts). ``delivered`` is not used: the cursor says how far each shard and
+        the buffer got (:mod:`~aisloader.core.streams.shard_cursor`)."""
+        mine = cursor.state() if cursor is not None else self._cursor or ShardCursor().state()
+        share = len(self.leftovers[self.part.index :: self.part.count])
+        state = super().state(manifest, max(0, mine["opened"] - share))
+        state["leftovers"], state["cursor"] = self.leftovers, mine
+        return state
+
+    def _restart(self) -> None:
+        super()._restart()
+        self.leftovers, self._cursor, self._seen_before = [], None, frozenset()
+
+    def _tracker(self) -> Any:
+        self.track = True  # a direct ``async for``: samples carry traces, replayed here
+        return _Traced(ShardCursor(self._cursor))
+
+    def _taken_state(self, manifest: Manifest, taken: Any) -> dict[str, Any]:
+        cursor = taken.cursor if taken is not None else None
+        state = self.state(manifest, cursor=cursor)
+        if self.options.pad_missing:
+            state["seen"] = sorted(self.seen)
+        return state
+
+    def resume(self, state: Mapping[str, Any], manifest: Manifest) -> None:
+        """Continue from ``state`` (see :meth:`EpochStream.resume`): this part's own state
+        continues inside its shards and buffer in the uninterrupted order; a merged one deals
+        the shards not fully delivered (leftovers) and the rest of the epoch to the new parts.
+
+        Raises:
+            ResumeError: as for :meth:`EpochStream.resume`.
+        """
+        chosen = choose(state, self.part)
+        if self.equal and chosen.get("part") is None:
+            raise ResumeError(
+                f"equal={self.equal!r} gives each part a quota of samples for its layout: a "
+                f"state merged from a {chosen['rounds'][-1][0]}-part layout cannot resume part "
+                f"{self.part.index} of {self.part.count}; resume on the old world size and "
+                "worker count, or without equal"
+            )
+        super().resume(chosen, manifest)
+        self.skip = 0  # the cursor says where this part's shard sequence continues
+        self.leftovers = [list(x) for x in chosen.get("leftovers", ())]
+        own = chosen.get("part") is not None
+        self._cursor = dict(chosen["cursor"]) if own and chosen.get("cursor") else None
+        self._seen_before = frozenset(chosen.get("seen", ()) if own else ())
+        self.seen = set(self._seen_before)
 
     def _padded(self, sample: Sample) -> Sample:
         """``sample`` with every extension of the shards delivered from so far (its own shard
@@ -184,6 +179,14 @@ class ShardStream(EpochStream[Sample]):
     def _nbytes(self, item: Sample) -> int:
         return _sample_bytes(item)
 
+    async def sample_counts(self) -> tuple[int, ...]:
+        """Samples per shard, by listing index (one archive listing of the sources).
+
+        Raises:
+            ConfigError: a shard the archive listing does not show.
+        """
+        return await shard_sample_counts(self.client, self.sources, await self.manifest())
+
     async def sample_count(self) -> int:
         """Samples this part reads per epoch (one archive listing per shard of the part).
 
@@ -194,56 +197,175 @@ class ShardStream(EpochStream[Sample]):
         refs = [manifest.ref(i) for i in self.positions(manifest)]
         return await count_samples(self.client, refs)
 
-    async def _items(self) -> AsyncGenerator[Sample, None]:
+    # --- the epoch: shard sequence, interleave, buffer (and the trace of each sample) ------
+    def _sequence(self, manifest: Manifest) -> list[tuple[int, Rule]]:
+        """This part's shards in order (listing index and the samples to deliver): its share of
+        the leftovers of an interrupted layout first, then its positions of the epoch."""
+        share = self.leftovers[self.part.index :: self.part.count]
+        seq = [(int(m), Rule(int(s), tuple(h))) for m, s, h in share]
+        n, whole = self.epoch_size(manifest), Rule()
+        perm = Permutation(n, self.seed, self.epoch, shuffle=self.shuffle)
+        plan = Plan(self.order_size(manifest), self.rounds)
+        seq.extend((perm[p % n], whole) for p in plan.positions(self.part))
+        return seq
+
+    def order_size(self, manifest: Manifest) -> int:
+        """Shards are never repeated or left out: ``equal`` works on samples (see
+        :mod:`~aisloader.core.streams.shard_equal`)."""
+        return self.epoch_size(manifest)
+
+    def _items(self) -> AsyncGenerator[Sample, None]:
+        return self._samples() if self.equal is None else self._equalized()
+
+    async def quota(self) -> int:
+        """Under ``equal``: the samples every part takes this epoch (lists the shards'
+        members once per stream; see :mod:`~aisloader.core.streams.shard_equal`).
+
+        Raises:
+            ConfigError: no ``equal``, or a shard the archive listing does not show.
+        """
+        if self.equal is None:
+            raise ConfigError("quota() needs equal='pad' or 'drop'")
+        if self.counts is None:
+            self.counts = await self.sample_counts()
+        return equal_quota(
+            self.counts, self.part.count, self.equal, self.seed, self.epoch, self.shuffle
+        )
+
+    async def _equalized(self) -> AsyncGenerator[Sample, None]:
+        """The part's samples cut at the quota (drop), or followed by repeats up to it (pad)."""
+        limit = await self.quota()
+        cursor = ShardCursor(self._cursor) if self._cursor else None
+        emitted = cursor.emitted if cursor else 0
+        async with aclosing(self._samples()) as samples:
+            async for sample in samples:
+                if emitted >= limit:
+                    return  # drop: the rest of this part's share is left out this epoch
+                emitted += 1
+                yield sample
+        if emitted < limit:
+            padded = cursor.padded if cursor else 0
+            async with aclosing(self._repeats(padded)) as repeats:
+                async for sample in repeats:
+                    yield sample
+                    emitted += 1
+                    if emitted >= limit:
+                        return
+
+    async def _repeats(self, skip: int) -> AsyncGenerator[Sample, None]:
+        """The epoch's samples from its first shard on, again and again (after the first
+        ``skip``), marked ``"__padded__"``: what a part pads its quota with."""
+        manifest = await self.manifest()
+        n = self.epoch_size(manifest)
+        perm = Permutation(n, self.seed, self.epoch, shuffle=self.shuffle)
+        if not any(self.counts or ()):
+            raise ConfigError("equal='pad' has no sample to repeat: the shards are empty")
+        count = 0
+        while True:
+            for position in range(n):
+                async for sample in self.read_shard(manifest.ref(perm[position]), -1):
+                    count += 1
+                    if count <= skip:
+                        continue
+                    sample.pop("__at__", None)
+                    sample["__padded__"] = True
+                    yield self._emit(sample, [], -1)
+
+    async def _samples(self) -> AsyncGenerator[Sample, None]:
         cfg, opts = self.client.config, self.options
+        manifest = await self.manifest()
+        seq = self._sequence(manifest)
+        cursor = ShardCursor(self._cursor) if self._cursor else None
+        events: list[tuple[Any, ...]] = []  # since the last sample handed out (its trace)
+        started: list[int] = []  # the ordinal of each shard the interleave started, in order
         samples = interleave(
-            self._shard_readers(),
+            self._shard_readers(manifest, seq, cursor, events, started),
             concurrency=cfg.shards_in_flight,
             deterministic=opts.deterministic,
             sequential=opts.sequential,
+            turn=cursor.turn if cursor else 0,
+            on_end=(lambda slot: events.append((END, started[slot]))) if self.track else None,
         )
         async with aclosing(samples):
             if opts.shuffle_buffer <= 0:
                 async for sample in samples:
-                    yield self._padded(sample)
+                    yield self._emit(self._took(sample, events), events, 0)
                 return
             buffer: ShuffleBuffer[Sample] = ShuffleBuffer(
                 opts.shuffle_buffer,
                 cfg.shuffle_buffer_bytes if opts.shuffle_bytes is None else opts.shuffle_bytes,
-                seed=hash((self.seed, self.epoch, self.part.index)) & 0xFFFFFFFF,
+                seed=hash((self.seed, self.epoch, self.part.index)),
+                drawn=cursor.emitted if cursor else 0,
             )
+            if cursor is not None and cursor.buffer:
+                buffer.load(await self._refill(manifest, cursor))
             async for sample in samples:
-                for out in buffer.push(sample, _sample_bytes(sample)):
-                    yield self._padded(out)
+                size = _sample_bytes(self._took(sample, events))
+                for out in buffer.push(sample, size):
+                    yield self._emit(out, events, buffer.slot)
             for out in buffer.drain():
-                yield self._padded(out)
+                yield self._emit(out, events, buffer.slot)
 
-    @property
-    def resumable(self) -> str:
-        """Why a resume cannot continue mid-shard in this mode ('' when it can)."""
-        if self.options.shuffle_buffer > 0:
-            return "a sample shuffle buffer is on (shuffle_buffer > 0)"
-        if not self.options.sequential:
-            return "in-flight shards are interleaved (pass sequential=True)"
-        return ""
+    def _emit(self, sample: Sample, events: list[tuple[Any, ...]], slot: int) -> Sample:
+        """``sample`` as handed out: padded, and with its trace when tracking."""
+        if self.track:
+            sample["__trace__"] = (tuple(events), slot)
+            events.clear()
+        return self._padded(sample)
 
-    def resume_inner(self, inner: int) -> None:
-        """After :meth:`resume`: skip the first ``inner`` samples of the first shard."""
-        self.inner = inner
+    def _took(self, sample: Sample, events: list[tuple[Any, ...]]) -> Sample:
+        """``sample`` as it leaves the interleave (a TAKE event in the trace)."""
+        if self.track:
+            events.append((TAKE, *sample.pop("__at__")))
+        return sample
 
-    async def _shard_readers(self) -> AsyncIterator[Callable[[], AsyncIterator[Sample]]]:
-        manifest = await self.manifest()
-        for ordinal, index in enumerate(self.positions(manifest), start=self.skip):
-            ref = manifest.ref(index)
-            skip = self.inner if ordinal == self.skip else 0
-            yield lambda ref=ref, o=ordinal, s=skip: self.read_shard(ref, o, s)  # type: ignore[misc]
+    async def _shard_readers(
+        self,
+        manifest: Manifest,
+        seq: list[tuple[int, Rule]],
+        cursor: ShardCursor | None,
+        events: list[tuple[Any, ...]],
+        started: list[int],
+    ) -> AsyncIterator[Callable[[], AsyncIterator[Sample]]]:
+        """One reader per shard, in the order the interleave starts them: after a resume the
+        shards that were in flight (after their last sample taken), then the next ones."""
+        restarts = cursor.in_flight() if cursor else []
+        for o, m, rule in restarts:
+            started.append(o)
+            yield partial(self.read_shard, manifest.ref(m), o, rule)
+        for o in range(cursor.opened if cursor else 0, len(seq)):
+            m, rule = seq[o]
+            if self.track:
+                events.append((OPEN, o, m, rule.start, rule.holes))
+            started.append(o)
+            yield partial(self.read_shard, manifest.ref(m), o, rule)
+
+    async def _refill(self, manifest: Manifest, cursor: ShardCursor) -> list[tuple[Sample, int]]:
+        """The samples that sat in the shuffle buffer, re-read (each shard once, up to its last
+        buffered sample), with their sizes, in the buffer's slot order."""
+        wanted: dict[int, tuple[int, set[int]]] = {}
+        for o, m, index in cursor.held():
+            wanted.setdefault(o, (m, set()))[1].add(index)
+        found: dict[tuple[int, int], Sample] = {}
+        for o, (m, indices) in wanted.items():
+            order = sorted(indices)  # read_shard yields the wanted samples in shard order
+            got = [s async for s in self.read_shard(manifest.ref(m), o, Rule(-1, tuple(order)))]
+            if len(got) != len(order):
+                raise ResumeError(
+                    f"{manifest.ref(m).uri} has fewer samples than the resume state's shuffle "
+                    "buffer refers to: the shard changed since the state was taken"
+                )
+            for i, sample in zip(order, got, strict=True):
+                sample.pop("__at__", None)
+                found[o, i] = sample
+        return [(found[o, i], _sample_bytes(found[o, i])) for o, _, i in cursor.held()]
 
     async def read_shard(
-        self, ref: ObjectRef, ordinal: int = 0, skip: int = 0
+        self, ref: ObjectRef, ordinal: int = 0, rule: Rule | None = None
     ) -> AsyncIterator[Sample]:
-        """Samples of one shard, streamed as its bytes arrive (after its first ``skip``;
-        tagged with ``__pos__`` = ``ordinal`` when :attr:`track` is on)."""
-        opts = self.options
+        """Samples of one shard, streamed as its bytes arrive (only those ``rule`` still wants;
+        tagged ``__at__`` = (``ordinal``, index in the shard) for the trace when tracking)."""
+        opts, rule = self.options, rule or Rule()
         if opts.pad_missing:
             source = Source(ref.bucket, names=(ref.name,))
             exts = self._exts.setdefault(ref.uri, set())
@@ -261,14 +383,17 @@ class ShardStream(EpochStream[Sample]):
             missing=opts.missing,
             expected=opts.expected,
         )
+        index = -1
         try:
             async for sample in grouped:
-                if skip:
-                    skip -= 1
+                index += 1
+                if not rule.wants(index):
+                    if rule.past(index):
+                        break
                     continue
                 self.stats.samples += 1
                 if self.track:
-                    sample["__pos__"] = ordinal
+                    sample["__at__"] = (ordinal, index)
                 yield sample
         except ShardFormatError as exc:
             if opts.on_corrupt != "skip":
@@ -280,6 +405,19 @@ class ShardStream(EpochStream[Sample]):
         finally:
             await grouped.aclose()
         self.stats.shards += 1
+
+
+class _Traced:
+    """What a direct ``async for`` took: each sample's trace replayed, then removed."""
+
+    __slots__ = ("cursor",)
+
+    def __init__(self, cursor: ShardCursor) -> None:
+        self.cursor = cursor
+
+    def take(self, sample: Sample) -> Sample:
+        self.cursor.apply(sample.pop("__trace__"))
+        return sample
 
 
 def _sample_bytes(sample: Sample) -> int:

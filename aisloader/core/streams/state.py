@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from aisloader.core.listing.manifest import Manifest
 from aisloader.core.streams.order import Part
 from aisloader.core.streams.progress import Plan, Round, merge_rounds
+from aisloader.core.streams.shard_cursor import leftovers
 from aisloader.errors import ResumeError
 
 __all__ = ["VERSION", "Resumable", "bundle", "check_state", "choose", "make_state", "merge_states"]
@@ -114,7 +115,7 @@ def merge_states(states: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     for state in states[1:]:
         for key in ("version", "stream", "fingerprint", "epoch", "seed", "shuffle", "size"):
             _same(state, key, first.get(key), key)
-        if state.get("rounds") != first.get("rounds"):
+        if any(state.get(k) != first.get(k) for k in ("rounds", "leftovers")):
             raise ResumeError("the states come from different resumes of the epoch")
     if any(s.get("part") is None for s in states):
         raise ResumeError("a merged state cannot be merged again; pass the parts' own states")
@@ -124,8 +125,11 @@ def merge_states(states: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         raise ResumeError(str(exc)) from None
     merged = dict(first)
     merged["rounds"] = [*first["rounds"], [rnd.count, list(rnd.done)]]
-    if any("inner" in s for s in states):  # shard streams: stopped inside a shard anywhere?
-        merged["inner"] = max(int(s.get("inner", 0)) for s in states)
+    if any("cursor" in s for s in states):  # shard streams: shards not fully delivered
+        parts = [(s["part"][0], s["part"][1], s.get("cursor") or {}) for s in states]
+        merged["leftovers"] = leftovers(first.get("leftovers", ()), parts)
+        merged.pop("cursor", None)
+        merged.pop("seen", None)
     merged["part"], merged["delivered"] = None, 0
     return merged
 
