@@ -46,7 +46,9 @@ class ClientConfig:
         retry_budget: total seconds one request may spend retrying before giving up.
         chunk_size: bytes per read from a streamed body.
         bridge_queue: items queued between the loop thread and a synchronous consumer.
-        verify_checksums: check ``Ais-Checksum-*`` on full-object GETs (xxhash, md5, sha*).
+        verify_checksums: check ``Ais-Checksum-*`` on full-object GETs (xxhash, crc32c, md5,
+            sha*); a mismatch re-reads the object within the retry budget, then raises
+            ChecksumMismatch.
         direct_reads: GET/HEAD straight from the owning target (smap + HRW), falling back to the
             proxy on 401/403 or connection errors. Off by default.
         token: AuthN bearer token (``AIS_AUTHN_TOKEN`` or ``AIS_AUTHN_TOKEN_FILE``); never logged.

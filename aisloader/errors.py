@@ -25,9 +25,29 @@ Split by what the caller does next::
 AIS errors are mapped on HTTP status first and refined by the ``tcode`` field of the AIS error
 body; never by message text. aiohttp and msgspec exceptions are translated in one place
 (``aisloader.core.http.session``) with ``raise ... from``.
+
+**Round trips: the message is the record.** An error must reach the process that handles it
+whole: pickled, and rebuilt by torch, whose worker error path (``ExceptionWrapper.reraise`` in
+``torch/_utils.py``) ships ``traceback.format_exception`` text and raises ``exc_type(text)``. So
+an error with fields renders them as ONE line, its ``str()``, a sentence that parses back: a
+free-text value is written as it is unless it could be misread (not printable, a leading quote,
+or it holds the words that follow it), then as a Python string literal. ``cls(text)`` reads the
+fields from ``text`` when it is one line, else from the last ``module.Class: <line>`` line of
+the traceback (notes follow it), and takes a line only if rendering what it read gives the line
+back exactly; other text leaves the fields unknown (0, "", -1) and becomes the free-text field.
+``args`` is that one text, so pickling is plain ``BaseException`` (args, then ``__dict__``):
+fields and notes come back as they were. A registry keyed by message cannot work (torch writes
+the text in the worker process). No class may have a class attribute ``message``: torch would
+then call ``exc_type(message=text)``.
 """
 
 from __future__ import annotations
+
+import re
+
+from aisloader._errtext import QUOTED as _QUOTED
+from aisloader._errtext import parse as _parse
+from aisloader._errtext import put as _put
 
 __all__ = [
     "AISError",
@@ -52,6 +72,23 @@ __all__ = [
     "error_from_response",
 ]
 
+_CORRUPT = ": corrupt or truncated archive"
+_ADVICE = "Re-create the shard, or use the 'skip' error policy to skip bad shards."
+_AIS_LINE = (
+    rf"(?P<url>{_QUOTED}|.*?): HTTP (?P<status>\d+)(?: \((?P<tcode>{_QUOTED}|[^)]*)\))?"
+    r"(?:: (?P<message>.*))?"
+)
+_AIS_FIELDS = {"status": 0, "tcode": "", "url": "", "message": ""}
+_SHARD_LINE = (
+    rf"(?P<shard>{_QUOTED}|.*?){_CORRUPT}(?: at byte (?P<offset>\d+))?(?:: (?P<reason>.*))?"
+    + re.escape(f". {_ADVICE}")
+)
+_SHARD_FIELDS = {"shard": "", "offset": -1, "reason": ""}
+_TRANSPORT_LINE = (
+    rf"(?P<message>.*?)(?: \(attempt (?P<attempts>\d+) on (?P<url>{_QUOTED}|[^()]*)\))?"
+)
+_TRANSPORT_FIELDS = {"message": "", "url": "", "attempts": 0}
+
 
 class AISLoaderError(Exception):
     """Base of every error raised by aisloader."""
@@ -70,14 +107,28 @@ class TransportError(AISLoaderError):
     """The network failed (refused, reset, timed out) and the retry budget is spent.
 
     Attributes:
+        message: what failed, as the transport layer wrote it.
         url: the ``ais://bucket/object`` (or HTTP URL) being accessed.
         attempts: how many attempts were made.
     """
 
     def __init__(self, message: str, *, url: str = "", attempts: int = 0) -> None:
-        super().__init__(message)
-        self.url = url
-        self.attempts = attempts
+        super().__init__(self._setup(message, url, attempts))
+
+    def _setup(self, message: str, url: str, attempts: int) -> str:
+        """Set the fields (parsed from a bare text, module docs); return the text."""
+        if not (url or attempts):  # TransportError(text): the text is kept as it is
+            parsed = _parse(type(self), message, _TRANSPORT_LINE, _TRANSPORT_FIELDS, _net_text)
+            if parsed is not None:
+                self.message, self.url, self.attempts = parsed
+                return message
+        self.message, self.url, self.attempts = message, url, attempts
+        return _net_text(message, url, attempts)
+
+
+def _net_text(message: str, url: str, attempts: int) -> str:
+    text = _put(message)
+    return f"{text} (attempt {attempts} on {_put(url, '(', ')')})" if url or attempts else text
 
 
 class AISError(AISLoaderError):
@@ -90,51 +141,46 @@ class AISError(AISLoaderError):
         message: the cluster's message (may be empty, e.g. for HEAD).
     """
 
+    _hint = ""
+
     def __init__(
         self, status: int | str, tcode: str = "", url: str = "", message: str = ""
     ) -> None:
-        if isinstance(status, str):
-            # Rebuilt from a rendered message: torch's DataLoader re-raises a worker's exception
-            # as ``type(exc)(text)``; accepting that keeps the error typed in the training loop.
-            self.status, self.tcode, self.url, self.message = 0, "", "", status
-            super().__init__(status)
-            return
-        self.status = status
-        self.tcode = tcode
-        self.url = url
-        self.message = message
-        super().__init__(self._render())
+        super().__init__(self._setup(status, tcode, url, message))
 
-    def _render(self) -> str:
-        text = f"{self.url}: HTTP {self.status}"
-        if self.tcode:
-            text += f" ({self.tcode})"
-        if self.message:
-            text += f": {self.message}"
+    def _setup(self, status: int | str, tcode: str, url: str, message: str) -> str:
+        """Set the fields (parsed when ``status`` is a text, module docs); return the text."""
+        if isinstance(status, str):
+            hint = self.hint()
+            line = _AIS_LINE + (re.escape(f". {hint}") if hint else "")
+            parsed = _parse(type(self), status, line, _AIS_FIELDS, self._text)
+            self.status, self.tcode, self.url, self.message = parsed or (0, "", "", status)
+            return status
+        self.status, self.tcode, self.url, self.message = status, tcode, url, message
+        return self._text(status, tcode, url, message)
+
+    def _text(self, status: int, tcode: str, url: str, message: str) -> str:
+        text = f"{_put(url, ': HTTP ')}: HTTP {status}"
+        text += f" ({_put(tcode, ')')})" if tcode else ""
+        text += f": {_put(message)}" if message else ""
         hint = self.hint()
         return f"{text}. {hint}" if hint else text
 
     def hint(self) -> str:
         """What the user can do about it ('' when nothing useful can be said)."""
-        return ""
-
-    def __reduce__(self) -> tuple[object, ...]:
-        # Keep the typed error intact across DataLoader worker processes.
-        return (self.__class__, (self.status, self.tcode, self.url, self.message))
+        return self._hint
 
 
 class NotFound(AISError):
     """A bucket, object or archive member does not exist."""
 
-    def hint(self) -> str:
-        return "Check the name and the provider/namespace, or list the bucket to see what exists."
+    _hint = "Check the name and the provider/namespace, or list the bucket to see what exists."
 
 
 class BucketNotFound(NotFound):
     """The bucket does not exist."""
 
-    def hint(self) -> str:
-        return "Create it first or check the bucket name and provider."
+    _hint = "Create it first or check the bucket name and provider."
 
 
 class ObjectNotFound(NotFound):
@@ -144,22 +190,19 @@ class ObjectNotFound(NotFound):
 class ETLNotFound(NotFound):
     """A GET asked for a server-side ETL that the cluster does not run (the object exists)."""
 
-    def hint(self) -> str:
-        return "Start the ETL on the cluster (ais etl init ...) or check etl_name."
+    _hint = "Start the ETL on the cluster (ais etl init ...) or check etl_name."
 
 
 class BucketAlreadyExists(AISError):
     """Bucket creation found the bucket already there (use ``exist_ok=True``)."""
 
-    def hint(self) -> str:
-        return "Pass exist_ok=True to accept an existing bucket."
+    _hint = "Pass exist_ok=True to accept an existing bucket."
 
 
 class AccessDenied(AISError):
     """401/403: missing or insufficient credentials, or direct target access refused."""
 
-    def hint(self) -> str:
-        return "Set AIS_AUTHN_TOKEN (or pass a token in ClientConfig) with the needed permissions."
+    _hint = "Set AIS_AUTHN_TOKEN (or pass a token in ClientConfig) with the needed permissions."
 
 
 class RangeNotSatisfiable(AISError):
@@ -169,15 +212,13 @@ class RangeNotSatisfiable(AISError):
 class Throttled(AISError):
     """429 after the retry budget was spent."""
 
-    def hint(self) -> str:
-        return "The cluster is rate-limiting: lower the window or raise retry attempts/budget."
+    _hint = "The cluster is rate-limiting: lower the window or raise retry attempts/budget."
 
 
 class ServiceUnavailable(AISError):
     """5xx after the retry budget was spent."""
 
-    def hint(self) -> str:
-        return "The cluster is failing or overloaded; retry later or raise the retry budget."
+    _hint = "The cluster is failing or overloaded; retry later or raise the retry budget."
 
 
 class DataError(AISLoaderError):
@@ -196,24 +237,26 @@ class ShardFormatError(DataError):
     """A shard (archive) is corrupt or truncated.
 
     Attributes:
-        shard: ``ais://bucket/shard`` (or a local description).
-        offset: byte offset in the (uncompressed) archive stream where parsing failed.
+        shard: ``ais://bucket/shard``, a local description, or the get-batch request.
+        offset: byte offset in the (uncompressed) archive stream where parsing failed, or -1
+            when unknown.
+        reason: what is wrong there.
     """
 
     def __init__(self, shard: str, offset: int = -1, reason: str = "") -> None:
-        self.shard = shard
-        self.offset = offset
-        self.reason = reason
-        if offset < 0 and not reason:  # rebuilt from a rendered message (see AISError)
+        if offset < 0 and not reason:  # ShardFormatError(text): a rebuild (module docs)
+            fields = _parse(type(self), shard, _SHARD_LINE, _SHARD_FIELDS, _shard_text)
+            self.shard, self.offset, self.reason = fields or ("", -1, shard)
             super().__init__(shard)
             return
-        super().__init__(
-            f"{shard}: corrupt or truncated archive at byte {offset}: {reason}. "
-            "Re-create the shard, or use the 'skip' error policy to skip bad shards."
-        )
+        self.shard, self.offset, self.reason = shard, offset, reason
+        super().__init__(_shard_text(shard, offset, reason))
 
-    def __reduce__(self) -> tuple[object, ...]:
-        return (self.__class__, (self.shard, self.offset, self.reason))
+
+def _shard_text(shard: str, offset: int, reason: str) -> str:
+    at = f" at byte {offset}" if offset >= 0 else ""
+    why = f": {_put(reason)}" if reason else ""
+    return f"{_put(shard, _CORRUPT)}{_CORRUPT}{at}{why}. {_ADVICE}"
 
 
 class SampleError(DataError):

@@ -11,7 +11,10 @@ clusters).
 from __future__ import annotations
 
 import itertools
+import multiprocessing
+import os
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from _shared import FAST
@@ -20,6 +23,22 @@ from aisloader.core.client import AsyncClient
 from aisloader.server import LocalCluster
 
 _names = itertools.count()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _forkserver_preload() -> None:
+    """Forkserver children start from a server that imported torch and aisloader once (when
+    this session starts the forkserver): the start method is still tested, without those
+    imports in each child (seconds each on 2 cores). The server finds the test helpers through
+    ``PYTHONPATH``: Python 3.11's forkserver ignores the ``sys.path`` it is sent, so a preload
+    of a test module would fail silently."""
+    here = Path(__file__).parent
+    old = os.environ.get("PYTHONPATH")
+    paths = [str(here), str(here / "torch"), *([old] if old else [])]
+    os.environ["PYTHONPATH"] = os.pathsep.join(paths)
+    multiprocessing.get_context("forkserver").set_forkserver_preload(
+        ["torch", "aisloader.torch", "_shared", "torchds_util"]
+    )
 
 
 @pytest.fixture(scope="session")

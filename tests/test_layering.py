@@ -16,6 +16,7 @@ import pytest
 PKG = Path(__file__).resolve().parent.parent / "aisloader"
 
 PURE = {
+    "aisloader._errtext",
     "aisloader.errors",
     "aisloader.config",
     "aisloader.etl",

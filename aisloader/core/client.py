@@ -14,7 +14,7 @@ from aisloader.core.http.retry import Stats
 from aisloader.core.http.session import Http, Request
 from aisloader.core.http.wire import ObjectProps, props_from_headers
 from aisloader.core.many import ManyOps, object_ref
-from aisloader.errors import ConfigError, ObjectNotFound
+from aisloader.errors import ChecksumMismatch, ConfigError, ObjectNotFound
 from aisloader.etl import Etl, EtlLike
 from aisloader.refs import RefLike
 
@@ -88,10 +88,15 @@ class AsyncClient(BucketOps, ManyOps):
             AISError, TransportError: as usual. IncompleteRead, ChecksumMismatch: bad bytes.
         """
         reader = self._reader(ref, byte_range, archpath, etl)
-        chunks = []
         try:
-            while chunk := await reader.read():
-                chunks.append(chunk)
+            while True:
+                chunks = []
+                try:
+                    while chunk := await reader.read():
+                        chunks.append(chunk)
+                    break
+                except ChecksumMismatch as exc:  # found at the end: read it all again
+                    await reader.restart(exc)
         finally:
             await reader.aclose()
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
@@ -134,14 +139,21 @@ class AsyncClient(BucketOps, ManyOps):
         view = memoryview(buffer).cast("B")
         reader = self._reader(ref, byte_range, archpath, etl)
         try:
-            await reader.open()
-            if reader.size is not None and reader.size > len(view):
-                raise ConfigError(f"buffer of {len(view)} bytes < {reader.size} bytes of {ref}")
-            while chunk := await reader.read():
-                end = reader.delivered
-                if end > len(view):
-                    raise ConfigError(f"buffer of {len(view)} bytes too small for {ref}")
-                view[end - len(chunk) : end] = chunk
+            while True:
+                try:
+                    await reader.open()
+                    if reader.size is not None and reader.size > len(view):
+                        raise ConfigError(
+                            f"buffer of {len(view)} bytes < {reader.size} bytes of {ref}"
+                        )
+                    while chunk := await reader.read():
+                        end = reader.delivered
+                        if end > len(view):
+                            raise ConfigError(f"buffer of {len(view)} bytes too small for {ref}")
+                        view[end - len(chunk) : end] = chunk
+                    break
+                except ChecksumMismatch as exc:  # found at the end: read it all again
+                    await reader.restart(exc)
         finally:
             await reader.aclose()
         return reader.delivered

@@ -35,6 +35,7 @@ Map (imports point down this list; ``nodes`` never imports ``batch``)::
     etl.py         EtlRegistry (named ETL functions, thread-safe), the built-in ETLs, name rule
     faults.py      Fault rules, the decision engine and its determinism key
     names.py       bucket and object naming rules
+    jsonbody.py    JSON request bodies, parsed with Go's limits (depth, 64-bit numbers)
     hrw.py         AIS's highest-random-weight owner selection
     errors.py      EmuError and its AIS-shaped rendering
 """

@@ -6,11 +6,13 @@ and ``archpath`` reads open each archive once. All functions here block: call th
 
 from __future__ import annotations
 
+import gzip
 import os
 import posixpath
 import tarfile
 import threading
 import zipfile
+import zlib
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,18 @@ from aisloader.server.errors import EmuError
 
 __all__ = ["ArchiveIndex", "Member", "Reader", "archive_kind", "member_name"]
 
+# What a corrupt or crafted archive object raises while indexed, opened or read (an encrypted
+# zip member: RuntimeError; an unknown compression method: NotImplementedError, a subclass).
+_BAD_DATA = (
+    tarfile.TarError,
+    zipfile.BadZipFile,  # also a member's bad CRC, found when it is read to its end
+    gzip.BadGzipFile,
+    zlib.error,
+    EOFError,
+    ValueError,
+    RuntimeError,
+)
+_BAD_ARCHIVE = (*_BAD_DATA, OSError)
 _KINDS = ((".tar.gz", "tgz"), (".tgz", "tgz"), (".tar", "tar"), (".zip", "zip"))
 
 
@@ -67,11 +81,29 @@ def _read_members(path: Path, kind: str) -> list[Member]:
                     out[name] = Member(name, info.file_size, raw=info.filename)
     else:
         with tarfile.open(path, "r:gz" if kind == "tgz" else "r:") as tf:
+            end = 0
             for ti in tf:
                 if ti.isreg() and (name := _clean(ti.name)):
                     offset = ti.offset_data if kind == "tar" else -1
                     out[name] = Member(name, ti.size, offset, ti.name)
+                end = ti.offset_data + ti.size
+            _check_tar_end(path, kind, tf.offset, end)
     return [out[k] for k in sorted(out)]
+
+
+def _check_tar_end(path: Path, kind: str, stopped: int, end: int) -> None:
+    """Raise ``tarfile.ReadError`` when ``tarfile`` stopped early without saying so: a header
+    it could not parse after the first ends its iteration silently, and a member's declared
+    data may run past the end of a cut file. Whatever follows the last member must be the
+    end-of-archive zero blocks."""
+    with gzip.open(path) if kind == "tgz" else open(path, "rb") as raw:
+        raw.seek(stopped)
+        while chunk := raw.read(1 << 16):
+            if chunk.strip(b"\0"):
+                raise tarfile.ReadError(f"unreadable tar header at byte {stopped}")
+        size = raw.tell()
+    if end > size:
+        raise tarfile.ReadError(f"truncated: a member ends at byte {end} of {size}")
 
 
 def member_name(obj: str, archpath: str) -> str:
@@ -104,8 +136,10 @@ class ArchiveIndex:
                 return got
         try:
             found = {m.name: m for m in _read_members(path, kind)}
-        except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as e:
-            raise EmuError(400, f"{path.name}: failed to read {kind} archive: {e}") from None
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise  # no such archive object: the caller answers 404
+        except _BAD_ARCHIVE as e:
+            raise _unreadable(path, kind, e) from None
         with self._lock:
             self._cache[key] = found
             while len(self._cache) > self._capacity:
@@ -128,26 +162,40 @@ class ArchiveIndex:
                 return f
             if kind == "zip":
                 zf = zipfile.ZipFile(path)
-                return _Closing(zf.open(member.raw), zf)
+                return _Closing(zf.open(member.raw), zf, path, kind)
             tf = tarfile.open(path, "r:gz")  # noqa: SIM115 - closed with the member stream
             stream = tf.extractfile(member.raw)
             if stream is None:
                 tf.close()
                 raise EmuError(400, f"{path.name}: {member.name} is not a regular file")
-            return _Closing(stream, tf)
-        except (tarfile.TarError, zipfile.BadZipFile, EOFError, KeyError, OSError) as e:
-            raise EmuError(400, f"{path.name}: failed to read {kind} archive: {e}") from None
+            return _Closing(stream, tf, path, kind)
+        except (*_BAD_ARCHIVE, KeyError) as e:
+            raise _unreadable(path, kind, e) from None
+
+
+def _unreadable(path: Path, kind: str, e: Exception) -> EmuError:
+    """A 400 for an archive that cannot be read; for an ``OSError``, its ``strerror`` only
+    (``str(e)`` names the file by its absolute path under the store root)."""
+    why = (e.strerror if isinstance(e, OSError) else None) or str(e) or type(e).__name__
+    return EmuError(400, f"{path.name}: failed to read {kind} archive: {why}")
 
 
 class _Closing:
-    """A member stream that also closes its archive."""
+    """A member stream that also closes its archive; corrupt data read from it (a bad CRC,
+    a broken deflate stream) is the same 400 as an archive that cannot be indexed."""
 
-    def __init__(self, stream: IO[bytes], owner: zipfile.ZipFile | tarfile.TarFile) -> None:
+    def __init__(
+        self, stream: IO[bytes], owner: zipfile.ZipFile | tarfile.TarFile, path: Path, kind: str
+    ) -> None:
         self._stream = stream
         self._owner = owner
+        self._path, self._kind = path, kind
 
     def read(self, n: int = -1) -> bytes:
-        return self._stream.read(n)
+        try:
+            return self._stream.read(n)
+        except _BAD_DATA as e:
+            raise _unreadable(self._path, self._kind, e) from None
 
     def close(self) -> None:
         try:

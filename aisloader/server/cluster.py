@@ -9,12 +9,13 @@ state and one get-batch `BatchState`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import tempfile
 import threading
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -38,17 +39,32 @@ __all__ = ["LocalCluster"]
 _BACKLOG = 1024
 _START_TIMEOUT = 30.0
 _LOOPS: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+_CLUSTERS: weakref.WeakSet[LocalCluster] = weakref.WeakSet()
 
 
-def _quiet_inherited_tasks() -> None:
-    """In a forked child (e.g. a DataLoader worker), the emulator's loop is a dead copy: its
-    server tasks will never run, so do not report them as "destroyed but pending" at exit."""
+def _after_fork_in_child() -> None:
+    """In a forked child (e.g. a DataLoader worker), the emulator is a dead copy.
+
+    Its server tasks will never run: do not report them as "destroyed but pending" at exit.
+    Its sockets must not outlive the parent's: a listening socket the child still holds keeps
+    the port accepting connections nobody answers after the parent stops the cluster (clients
+    then wait for a read timeout instead of being refused). Each socket's descriptor is pointed
+    at /dev/null: the parent's socket is untouched, and nothing in the child can close a
+    descriptor number that something else reuses later.
+    """
     for loop in list(_LOOPS):
         for task in asyncio.all_tasks(loop):
             task._log_destroy_pending = False  # type: ignore[attr-defined]
+    fds = {fd for cluster in list(_CLUSTERS) for fd in cluster._socket_fds()}
+    if fds:
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                os.dup2(null, fd)
+        os.close(null)
 
 
-os.register_at_fork(after_in_child=_quiet_inherited_tasks)
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class LocalCluster:
@@ -65,6 +81,16 @@ class LocalCluster:
     ``echo``, ``upper``, ``md5`` (hex digest) and ``prefix`` (``etl_args`` + data); add your own
     with `register_etl`. An unknown name is a 404 the SDK maps to ``ErrETLNotFound``; get-batch
     refuses ``etl_name`` (400). ``stats()["etl.calls"]`` counts the transforms applied.
+
+    Client errors are 4xx with AIS's error JSON, never a 500; answers never show ``root``.
+    Logs go to ``aisloader.server``: a client that leaves mid-answer or sends bad HTTP is one
+    DEBUG line, a server bug one ERROR record with its traceback.
+
+    Node restarts (AIS's resilience tests read on while targets restart): `stop_target` closes
+    one target's port and ends its connections, mid-answer ones included; `start_target`
+    serves it again on the same port from the same store; `restart_target` does both. The
+    smap does not change, so the proxy still redirects to a stopped target and clients see
+    refused connections until it is back.
 
     Raises:
         ValueError: when ``targets`` < 1.
@@ -92,8 +118,10 @@ class LocalCluster:
         self.endpoint = ""
         self.target_endpoints: list[str] = []
         self._runners: list[web.AppRunner] = []
+        self._stopped: dict[int, web.AppRunner] = {}  # target index → its closed runner
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        _CLUSTERS.add(self)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -102,12 +130,8 @@ class LocalCluster:
         nodes = [(sh.proxy, self.port), *((t, 0) for t in sh.targets)]
         try:
             for node, port in nodes:
-                app = make_app(sh, node, self._routes(node))
-                runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-                await runner.setup()
+                runner = await self._serve(node, port)
                 self._runners.append(runner)
-                site = web.TCPSite(runner, self.host, port, backlog=_BACKLOG)
-                await site.start()
                 node.url = _url(self.host, runner.addresses[0][1])
         except BaseException:
             await self._astop()
@@ -115,6 +139,18 @@ class LocalCluster:
         sh.build_smap()
         self.endpoint = sh.proxy.url
         self.target_endpoints = [t.url for t in sh.targets]
+
+    async def _serve(self, node: Node, port: int) -> web.AppRunner:
+        runner = web.AppRunner(
+            make_app(self._shared, node, self._routes(node)), access_log=None, shutdown_timeout=1.0
+        )
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, self.host, port, backlog=_BACKLOG).start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        return runner
 
     def _routes(self, node: Node) -> list[web.RouteDef]:
         sh, batch = self._shared, self._batch
@@ -128,8 +164,10 @@ class LocalCluster:
 
     async def _astop(self) -> None:
         runners, self._runners = self._runners, []
+        stopped, self._stopped = list(self._stopped.values()), {}
         for runner in reversed(runners):
-            await runner.cleanup()
+            if runner not in stopped:  # a stopped target's runner is cleaned up already
+                await runner.cleanup()
         if self._thread is not None:  # our own loop: end every connection handler it still has
             current = asyncio.current_task()
             leftovers = [t for t in asyncio.all_tasks() if t is not current]
@@ -194,6 +232,89 @@ class LocalCluster:
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+    def _socket_fds(self) -> set[int]:
+        """Descriptors of every listening and open socket (for the fork hook; never raises)."""
+        fds: set[int] = set()
+        with contextlib.suppress(Exception):  # a copy taken mid-update: keep what was read
+            for runner in list(self._runners):
+                for site in list(runner.sites):
+                    server = getattr(site, "_server", None)  # aiohttp keeps no public handle
+                    fds.update(sock.fileno() for sock in getattr(server, "sockets", ()))
+                handler = runner.server
+                for conn in list(handler.connections) if handler is not None else []:
+                    sock = conn.transport.get_extra_info("socket") if conn.transport else None
+                    fds.add(sock.fileno() if sock is not None else -1)
+        return {fd for fd in fds if fd >= 0}
+
+    # ------------------------------------------------------------------ node restarts
+
+    def stop_target(self, index: int) -> None:
+        """Stop target ``index`` (0-based): its port refuses connections and its open ones end,
+        answers in progress cut short. Other nodes and the store are untouched.
+
+        Raises:
+            RuntimeError: when the cluster was not started with `start` (or ``with``), or the
+                target is already stopped.
+            IndexError: for no such target.
+        """
+        self._on_loop(self._astop_target(index))
+
+    def start_target(self, index: int) -> None:
+        """Serve a target stopped by `stop_target` again, on its old port and the same store.
+
+        Raises:
+            RuntimeError: when the cluster was not started with `start`, or the target is not
+                stopped.
+            IndexError: for no such target.
+            OSError: when the port cannot be bound again.
+        """
+        self._on_loop(self._astart_target(index))
+
+    def restart_target(self, index: int, pause: float = 0.0) -> None:
+        """`stop_target`, sleep ``pause`` seconds, `start_target`.
+
+        Raises:
+            RuntimeError, IndexError, OSError: as `stop_target` and `start_target`.
+        """
+        self.stop_target(index)
+        threading.Event().wait(pause)
+        self.start_target(index)
+
+    def _on_loop(self, coro: Coroutine[object, object, None]) -> None:
+        loop = self._loop
+        if loop is None or not self._runners:
+            coro.close()
+            raise RuntimeError("LocalCluster is not started (use start() or `with`)")
+        asyncio.run_coroutine_threadsafe(coro, loop).result(_START_TIMEOUT)
+
+    def _target_slot(self, index: int) -> int:
+        if not 0 <= index < len(self._shared.targets):
+            raise IndexError(f"no target {index}: the cluster has {len(self._shared.targets)}")
+        return index + 1  # the proxy is runner 0
+
+    async def _astop_target(self, index: int) -> None:
+        slot = self._target_slot(index)
+        if index in self._stopped:
+            raise RuntimeError(f"target {index} is already stopped")
+        runner = self._runners[slot]
+        self._stopped[index] = runner
+        for site in list(runner.sites):  # stop listening
+            await site.stop()
+        if runner.server is not None:  # cut every connection, as a crashed daemon would
+            for conn in list(runner.server.connections):
+                if conn.transport is not None:
+                    conn.transport.abort()
+        await runner.cleanup()
+
+    async def _astart_target(self, index: int) -> None:
+        slot = self._target_slot(index)
+        if index not in self._stopped:
+            raise RuntimeError(f"target {index} is not stopped")
+        node = self._shared.targets[index]
+        port = int(node.url.rpartition(":")[2])
+        self._runners[slot] = await self._serve(node, port)
+        del self._stopped[index]
 
     # ------------------------------------------------------------------ direct API
 

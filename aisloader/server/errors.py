@@ -6,7 +6,9 @@ import json
 
 from aiohttp import web
 
-__all__ = ["EmuError", "error_response"]
+__all__ = ["EmuError", "clip", "error_response"]
+
+MAX_URL_PATH = 1024  # ``url_path`` is cut to this: a HEAD error travels in a header
 
 
 class EmuError(Exception):
@@ -25,6 +27,12 @@ class EmuError(Exception):
         self.headers = headers or {}
 
 
+def clip(text: str, limit: int = 64) -> str:
+    """``text`` cut to ``limit`` characters (``...`` marks the cut): client input quoted in a
+    message must not make the error bigger than the request (a HEAD error is a header)."""
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def not_found_bucket(display: str) -> EmuError:
     """The error for a missing bucket; the SDK maps it to ``ErrBckNotFound``."""
     return EmuError(404, f'bucket "{display}" does not exist', "ErrBckNotFound")
@@ -38,7 +46,7 @@ def error_body(request: web.Request, err: EmuError, node: str) -> str:
         body = {"tcode": err.tcode, **body}
     body.update(
         method=request.method,
-        url_path=request.path,
+        url_path=clip(request.path, MAX_URL_PATH),
         remote_addr=f"{peer[0]}:{peer[1]}" if peer else "",
         caller="",
         node=node,

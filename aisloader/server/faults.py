@@ -63,6 +63,7 @@ class Fault:
     path_prefix: str = "/v1/objects/"
 
     def __post_init__(self) -> None:
+        _check_types(self)
         if self.kind not in KINDS:
             raise ValueError(f"unknown fault kind {self.kind!r}; expected one of {KINDS}")
         if self.hop not in ("proxy", "target", "any"):
@@ -85,6 +86,8 @@ class Fault:
             raise ValueError(f"unknown fault fields {sorted(extra)}")
         args = dict(d)
         if "methods" in args:
+            if not isinstance(args["methods"], list | tuple):
+                raise ValueError("fault field 'methods' must be a list of strings")
             args["methods"] = tuple(args["methods"])
         return cls(**args)
 
@@ -93,6 +96,30 @@ class Fault:
         out = asdict(self)
         out["methods"] = list(self.methods)
         return out
+
+
+_NUMBER = (int, float)
+_TYPES: dict[str, tuple[type, ...]] = {
+    "kind": (str,),
+    "fraction": _NUMBER,
+    "every": (int,),
+    "status": (int,),
+    "delay": _NUMBER,
+    "hop": (str,),
+    "path_prefix": (str,),
+}
+
+
+def _check_types(rule: Fault) -> None:
+    """Refuse fields of the wrong JSON type up front: a rule is matched on every later
+    request, so a bad one would otherwise fail there (a 500), not where it was installed."""
+    for name, types in _TYPES.items():
+        value = getattr(rule, name)
+        if not isinstance(value, types) or isinstance(value, bool):
+            raise ValueError(f"fault field {name!r} has the wrong type {type(value).__name__}")
+    methods = rule.methods
+    if isinstance(methods, str) or not all(isinstance(m, str) for m in methods):
+        raise ValueError("fault field 'methods' must be a list of strings")
 
 
 @dataclass

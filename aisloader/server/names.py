@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from aisloader.server.errors import EmuError
+from aisloader.server.errors import EmuError, clip
 
 __all__ = ["BucketId", "check_object_name", "parse_bucket"]
 
@@ -29,6 +29,7 @@ _SCHEMES = {"ais": "ais", "aws": "s3", "gcp": "gs", "azure": "az", "oci": "oc"}
 _BUCKET_RE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 _NS_PART_RE = re.compile(r"[A-Za-z0-9_.\-]{0,64}")
 MAX_OBJECT_NAME = 1024
+MAX_COMPONENT = 255  # NAME_MAX of Linux file systems: a longer component cannot be stored
 
 
 @dataclass(frozen=True, order=True)
@@ -64,7 +65,7 @@ def normalize_provider(provider: str) -> str:
     try:
         return _PROVIDERS[provider.lower()]
     except KeyError:
-        raise EmuError(400, f'invalid backend provider "{provider}"') from None
+        raise EmuError(400, f'invalid backend provider "{clip(provider)}"') from None
 
 
 def _check_namespace(ns: str) -> str:
@@ -73,7 +74,7 @@ def _check_namespace(ns: str) -> str:
     uuid, sep, name = ns.removeprefix("@").partition("#")
     ok = ns.startswith("@") and sep and _NS_PART_RE.fullmatch(uuid) and _NS_PART_RE.fullmatch(name)
     if not ok or not (uuid or name):
-        raise EmuError(400, f'invalid namespace "{ns}"')
+        raise EmuError(400, f'invalid namespace "{clip(ns)}"')
     return ns
 
 
@@ -84,7 +85,7 @@ def check_bucket_name(name: str) -> str:
         EmuError: 400 when the name is empty, too long, has bad characters, ``..`` or a leading dot.
     """
     if not _BUCKET_RE.fullmatch(name) or ".." in name or name.startswith("."):
-        raise EmuError(400, f'bucket name "{name}" is invalid')
+        raise EmuError(400, f'bucket name "{clip(name)}" is invalid')
     return name
 
 
@@ -102,21 +103,36 @@ def parse_bucket(name: str, provider: str = "", namespace: str = "") -> BucketId
 def check_object_name(bck: BucketId, name: str) -> str:
     """Reject object names that could escape the bucket directory or that AIS refuses.
 
+    Objects are files named after the object, so a name the file system cannot hold is refused
+    here, as a 400 naming the object, rather than failing later as an I/O error (a 500).
+
     Raises:
-        EmuError: 400 for empty names, names over 1024 bytes, NUL bytes, absolute paths,
-            ``~/`` prefixes, trailing ``/``, and empty, ``.`` or ``..`` path components.
+        EmuError: 400 for empty names, names over 1024 bytes or not valid UTF-8 (lone
+            surrogates), NUL bytes, absolute paths, ``~/`` prefixes, trailing ``/``, empty,
+            ``.`` or ``..`` path components, and components over 255 bytes.
     """
-    problem = ""
-    if not name:
-        problem = "is empty"
-    elif len(name.encode("utf-8", "surrogatepass")) > MAX_OBJECT_NAME:
-        problem = f"is longer than {MAX_OBJECT_NAME} bytes"
-    elif "\x00" in name:
-        problem = "contains a NUL byte"
-    elif name.startswith(("/", "~/")) or name.endswith("/"):
-        problem = "must not start with '/' or '~/' nor end with '/'"
-    elif any(part in ("", ".", "..") for part in name.split("/")):
-        problem = "must not contain empty, '.' or '..' path components"
-    if problem:
-        raise EmuError(400, f'invalid object name "{bck.display}/{name[:64]!s}": {problem}')
+    if problem := _name_problem(name):
+        raise EmuError(400, f'invalid object name "{bck.display}/{clip(name)}": {problem}')
     return name
+
+
+def _name_problem(name: str) -> str:
+    """What is wrong with object name ``name`` (``""``: nothing)."""
+    try:
+        raw = name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "is not valid UTF-8 (it has a lone surrogate)"
+    parts = name.split("/")
+    if not name:
+        return "is empty"
+    if len(raw) > MAX_OBJECT_NAME:
+        return f"is longer than {MAX_OBJECT_NAME} bytes"
+    if "\x00" in name:
+        return "contains a NUL byte"
+    if name.startswith(("/", "~/")) or name.endswith("/"):
+        return "must not start with '/' or '~/' nor end with '/'"
+    if any(part in ("", ".", "..") for part in parts):
+        return "must not contain empty, '.' or '..' path components"
+    if any(len(part.encode()) > MAX_COMPONENT for part in parts):
+        return f"has a path component longer than {MAX_COMPONENT} bytes (file name too long)"
+    return ""

@@ -19,17 +19,49 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
+import google_crc32c
 import xxhash
 
 from aisloader.server.bucketindex import BucketIndex, Entry
 from aisloader.server.errors import EmuError, not_found_bucket
 from aisloader.server.names import BucketId, check_object_name, parse_bucket
 
-__all__ = ["Entry", "ObjMeta", "Store", "checksum_file"]
+__all__ = ["CHECKSUM_TYPES", "Entry", "ObjMeta", "Store", "checksum_file", "new_hash"]
 
 _HASH_CHUNK = 1 << 20
+CHECKSUM_TYPES = ("xxhash", "crc32c")
+"""Bucket checksum types the emulator computes (``checksum.type`` of the bucket props)."""
+
+
+class Hasher(Protocol):
+    """A streaming checksum: ``update`` then ``hexdigest`` (lower-case hex ``str``)."""
+
+    def update(self, data: bytes, /) -> None: ...
+    def hexdigest(self) -> str: ...
+
+
+class _Crc32c:
+    """CRC-32C as AIS reports it: 8 lower-case hex digits of the big-endian value."""
+
+    __slots__ = ("_crc",)
+
+    def __init__(self) -> None:
+        self._crc = 0
+
+    def update(self, data: bytes, /) -> None:
+        self._crc = int(google_crc32c.extend(self._crc, data))
+
+    def hexdigest(self) -> str:
+        return f"{self._crc:08x}"
+
+
+def new_hash(kind: str = "xxhash") -> Hasher:
+    """A fresh hasher of checksum type ``kind`` (one of `CHECKSUM_TYPES`)."""
+    if kind == "crc32c":
+        return _Crc32c()
+    return xxhash.xxh64()
 
 
 @dataclass(frozen=True)
@@ -40,11 +72,13 @@ class ObjMeta:
     size: int
     cksum: str
     version: int
+    cktype: str = "xxhash"
 
 
-def checksum_file(f: IO[bytes]) -> str:
-    """XXH64 (seed 0) hex of an open file from its start (blocking)."""
-    h = xxhash.xxh64()
+def checksum_file(f: IO[bytes], kind: str = "xxhash") -> str:
+    """The ``kind`` checksum (XXH64 seed 0 by default) hex of an open file from its start
+    (blocking)."""
+    h = new_hash(kind)
     f.seek(0)
     while chunk := f.read(_HASH_CHUNK):
         h.update(chunk)
@@ -64,6 +98,7 @@ class Store:
         self._meta: dict[str, ObjMeta] = {}
         self._index: dict[BucketId, BucketIndex] = {}
         self._gen: dict[BucketId, int] = {}
+        self._cktype: dict[BucketId, str] = {}
         shutil.rmtree(self._tmp, ignore_errors=True)
         self._tmp.mkdir(parents=True)
         self._data.mkdir(parents=True, exist_ok=True)
@@ -96,6 +131,7 @@ class Store:
             path = self._buckets.pop(b, None)
             self._index.pop(b, None)
             self._created.pop(b, None)
+            self._cktype.pop(b, None)
             self._gen[b] = self._gen.get(b, 0) + 1
             if path is not None:
                 prefix = str(path) + os.sep
@@ -132,10 +168,27 @@ class Store:
             "bid": xxhash.xxh64_intdigest(b.uname("").encode()) & ((1 << 52) - 1),
             "created": self._created.get(b, 0),
             "versioning": {"enabled": True, "validate_warm_get": False},
-            "checksum": {"type": "xxhash", "validate_cold_get": False},
+            "checksum": {"type": self.checksum_type(b), "validate_cold_get": False},
             "mirror": {"enabled": False, "copies": 1},
             "ec": {"enabled": False},
         }
+
+    def checksum_type(self, b: BucketId) -> str:
+        """The checksum type of ``b``'s objects (``xxhash`` unless set)."""
+        return self._cktype.get(b, "xxhash")
+
+    def set_checksum_type(self, b: BucketId, kind: str) -> None:
+        """Make ``b`` report (and lazily compute) ``kind`` checksums from now on.
+
+        Raises:
+            EmuError: 404 when the bucket does not exist.
+            ValueError: ``kind`` is not one of `CHECKSUM_TYPES`.
+        """
+        self.bucket_dir(b)
+        if kind not in CHECKSUM_TYPES:
+            raise ValueError(f"checksum type {kind!r}: the emulator computes {CHECKSUM_TYPES}")
+        with self._lock:
+            self._cktype[b] = kind
 
     # ---------------------------------------------------------------- objects
 
@@ -157,7 +210,9 @@ class Store:
         """A fresh temporary file path outside every bucket tree."""
         return self._tmp / uuid.uuid4().hex
 
-    def commit(self, b: BucketId, name: str, tmp: Path, cksum: str) -> ObjMeta:
+    def commit(
+        self, b: BucketId, name: str, tmp: Path, cksum: str, cktype: str = "xxhash"
+    ) -> ObjMeta:
         """Atomically move a complete temp file into place as object ``name``.
 
         Raises:
@@ -176,12 +231,14 @@ class Store:
                         raise
         except (NotADirectoryError, IsADirectoryError, FileExistsError, FileNotFoundError) as e:
             tmp.unlink(missing_ok=True)
-            msg = f"{b.display}/{name}: name conflicts with another object or directory ({e})"
+            why = e.strerror or type(e).__name__  # not str(e): it holds absolute paths
+            msg = f"{b.display}/{name}: name conflicts with another object or directory ({why})"
             raise EmuError(409, msg) from None
         st = path.stat()
         with self._lock:
             old = self._meta.get(str(path))
-            meta = ObjMeta(st.st_mtime_ns, st.st_size, cksum, old.version + 1 if old else 1)
+            version = old.version + 1 if old else 1
+            meta = ObjMeta(st.st_mtime_ns, st.st_size, cksum, version, cktype)
             self._meta[str(path)] = meta
             self._gen[b] = self._gen.get(b, 0) + 1
             idx = self._index.get(b)
@@ -194,7 +251,10 @@ class Store:
         self.object_path(b, name)
         tmp = self.tmp_path()
         tmp.write_bytes(data)
-        return self.commit(b, name, tmp, xxhash.xxh64_hexdigest(data))
+        kind = self.checksum_type(b)
+        h = new_hash(kind)
+        h.update(data)
+        return self.commit(b, name, tmp, h.hexdigest(), kind)
 
     def delete(self, b: BucketId, name: str) -> bool:
         """Delete object ``name``; return False when it did not exist."""
@@ -219,20 +279,28 @@ class Store:
             parent = parent.parent
         return True
 
-    def cached_meta(self, path: Path, st: os.stat_result) -> ObjMeta | None:
-        """The cached metadata of ``path`` if it still matches ``st`` (mtime and size)."""
+    def cached_meta(self, path: Path, st: os.stat_result, cktype: str = "xxhash") -> ObjMeta | None:
+        """The cached metadata of ``path`` if it still matches ``st`` (mtime and size) and holds
+        a ``cktype`` checksum."""
         meta = self._meta.get(str(path))
-        if meta and meta.mtime_ns == st.st_mtime_ns and meta.size == st.st_size:
+        if (
+            meta
+            and meta.mtime_ns == st.st_mtime_ns
+            and meta.size == st.st_size
+            and meta.cktype == cktype
+        ):
             return meta
         return None
 
-    def compute_meta(self, path: Path, f: IO[bytes]) -> ObjMeta:
-        """Checksum an open object file found on disk and cache the result (blocking)."""
+    def compute_meta(self, path: Path, f: IO[bytes], cktype: str = "xxhash") -> ObjMeta:
+        """Checksum (``cktype``) an open object file found on disk and cache the result
+        (blocking)."""
         st = os.fstat(f.fileno())
-        cksum = checksum_file(f)
+        cksum = checksum_file(f, cktype)
         with self._lock:
             old = self._meta.get(str(path))
-            meta = ObjMeta(st.st_mtime_ns, st.st_size, cksum, old.version if old else 1)
+            version = old.version if old else 1
+            meta = ObjMeta(st.st_mtime_ns, st.st_size, cksum, version, cktype)
             self._meta[str(path)] = meta
         return meta
 
@@ -241,7 +309,9 @@ class Store:
         path = self.object_path(b, name)
         try:
             with open(path, "rb") as f:
-                return self.cached_meta(path, os.fstat(f.fileno())) or self.compute_meta(path, f)
+                kind = self.checksum_type(b)
+                st = os.fstat(f.fileno())
+                return self.cached_meta(path, st, kind) or self.compute_meta(path, f, kind)
         except OSError:
             return None
 

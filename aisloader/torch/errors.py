@@ -9,7 +9,8 @@ class (``status_code``, ``message``, ``req_url`` set too), so old and new ``exce
 both work. Without the SDK nothing is translated. A
 :class:`~aisloader.errors.ShardFormatError` is also a ``tarfile.TarError`` (what the plugin's
 shard reader raised), SDK or not. The classes live at module level so they
-pickle by name across DataLoader worker processes.
+pickle by name across DataLoader worker processes, and they keep every field through torch's
+worker re-raise (``exc_type(text)``) as ours do: the text is the record (:mod:`aisloader.errors`).
 """
 
 from __future__ import annotations
@@ -63,20 +64,17 @@ def _make_classes() -> None:
 def _init_ais(
     self: Any, status: int | str, tcode: str = "", url: str = "", message: str = ""
 ) -> None:
-    """Our fields and rendering, plus the SDK's ``status_code``/``message``/``req_url``/``req``."""
-    if isinstance(status, str):  # rebuilt from its text (torch's worker re-raise)
-        self.status, self.tcode, self.url, self.message = 0, "", "", status
-        text = status
-    else:
-        self.status, self.tcode, self.url, self.message = status, tcode, url, message
-        text = self._render()
+    """Our fields and text (a bare text is parsed back), plus the SDK's ``status_code``,
+    ``message``, ``req_url`` and ``req``; the SDK's ``__init__`` is skipped (it wants a
+    request)."""
+    Exception.__init__(self, self._setup(status, tcode, url, message))
     self.status_code, self.req_url, self.req = self.status, self.url, None
-    Exception.__init__(self, text)
 
 
 def _init_transport(self: Any, message: str, *, url: str = "", attempts: int = 0) -> None:
-    self.url, self.attempts = url, attempts
-    Exception.__init__(self, message)
+    """Our fields and text; requests' ``__init__`` (request/response) is skipped."""
+    Exception.__init__(self, self._setup(message, url, attempts))
+    self.request = self.response = None
 
 
 def as_sdk_error(exc: BaseException) -> BaseException:
@@ -91,7 +89,7 @@ def as_sdk_error(exc: BaseException) -> BaseException:
         if isinstance(exc, ours.AISError):
             out = compat(exc.status, exc.tcode, exc.url, exc.message)
         elif isinstance(exc, ours.TransportError):
-            out = compat(str(exc), url=exc.url, attempts=exc.attempts)
+            out = compat(exc.message, url=exc.url, attempts=exc.attempts)
         elif isinstance(exc, ours.ShardFormatError):
             out = compat(exc.shard, exc.offset, exc.reason)
         else:  # pragma: no cover - only the two families are mapped

@@ -54,7 +54,10 @@ def test_bad_bucket_names(name: str) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["", "/abs", "a/../b", "..", "./a", "a/./b", "a//b", "dir/", "~/x", "a\x00b", "x" * 1025],
+    [
+        *("", "/abs", "a/../b", "..", "./a", "a/./b", "a//b", "dir/", "~/x", "a\x00b", "x" * 1025),
+        *("d/" + "x" * 256, "\u00e9" * 128, "a\ud800"),  # a component over NAME_MAX; not UTF-8
+    ],
 )
 def test_bad_object_names(name: str) -> None:
     with pytest.raises(EmuError) as ei:
@@ -63,7 +66,8 @@ def test_bad_object_names(name: str) -> None:
 
 
 def test_good_object_names() -> None:
-    for name in ["a", "dir/b b+c%.bin", "x" * 1024, "a..b", ".hidden/x", "é/ü"]:
+    at_limits = ["/".join(["x" * 204] * 5), "x" * 255]  # 1024 bytes; a 255-byte component
+    for name in ["a", "dir/b b+c%.bin", *at_limits, "a..b", ".hidden/x", "é/ü"]:
         assert check_object_name(BucketId("b"), name) == name
 
 

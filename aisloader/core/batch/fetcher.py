@@ -12,15 +12,16 @@ becomes an :class:`~aisloader.errors.ObjectNotFound` value for that entry
 (``continue_on_error=True``) or is raised — never empty bytes, since a real object can be empty.
 
 A stream that ends early (the cluster commits 200 and then truncates: a fault, a peer failure,
-or more than ``max_soft_errs`` missing entries) is detected by counting members, and the rest is
-requested again. An answer that brought nothing (a cut zip, a cut buffered answer) costs one
-retry attempt with backoff and narrows the next requests of that chunk to
-:data:`SOFT_ERROR_LIMIT` entries, which the soft-error limit cannot refuse; a buffered answer
-refused with 400 (that limit) is narrowed the same way. Two empty answers in a row make the
-entry at their head fetched alone with a plain GET, so a bad entry (an out-of-bounds range, say)
-raises its own typed error instead of a vague one, and every round makes progress. A cluster
-without get-batch (501, 405, or a 404 without an AIS error code on ``/v1/ml/moss``) is
-remembered and served by concurrent per-object GETs instead.
+or more than ``max_soft_errs`` missing entries) or turns out corrupt (a ``ShardFormatError``
+from :mod:`.archive`) is detected by counting members, and the rest is requested again. An
+answer that brought nothing (a cut zip, a cut buffered answer) costs one retry attempt with
+backoff (the last raises an ``IncompleteRead`` chained to why) and narrows the next requests of
+that chunk to :data:`SOFT_ERROR_LIMIT` entries, which the soft-error limit cannot refuse; a
+buffered answer refused with 400 (that limit) is narrowed the same way. Two empty answers in a
+row make the entry at their head fetched alone with a plain GET, so a bad entry (an
+out-of-bounds range, say) raises its own typed error instead of a vague one, and every round
+makes progress. A cluster without get-batch (501, 405, or a 404 without an AIS error code on
+``/v1/ml/moss``) is remembered and served by concurrent per-object GETs instead.
 """
 
 from __future__ import annotations
@@ -41,7 +42,6 @@ from aisloader.core.stages.window import ordered_window
 from aisloader.errors import (
     AISError,
     ConfigError,
-    DataError,
     IncompleteRead,
     ObjectNotFound,
     RangeNotSatisfiable,
@@ -203,7 +203,7 @@ class _Chunk:
                 stalled = 0
                 continue
             try:
-                got = await self._request(tail, attempts)
+                got, cut = await self._request(tail, attempts)
             except AISError as exc:
                 if _no_batch_api(exc):
                     self.owner.available = False
@@ -216,12 +216,15 @@ class _Chunk:
             if not got:
                 stalled += 1
                 width = min(width, SOFT_ERROR_LIMIT)
-                await attempts.again(_cut_short(tail))
+                await attempts.again(_cut_short(tail, cut))
             else:
                 stalled = 0
         return values
 
-    async def _request(self, tail: Sequence[BatchEntry], attempts: Attempts) -> list[BatchValue]:
+    async def _request(
+        self, tail: Sequence[BatchEntry], attempts: Attempts
+    ) -> tuple[list[BatchValue], BaseException | None]:
+        """The values of the members released, and why the answer ended early (if it did)."""
         body = {
             "in": [e.wire() for e in tail],
             "mime": self.fmt,
@@ -243,11 +246,12 @@ class _Chunk:
         values: list[BatchValue] = []
         try:
             await self._read(resp, tail, req.about, values)
-        except (ShardFormatError, *NETWORK_ERRORS):
-            pass  # cut short: keep the whole members that arrived; the caller asks for the rest
+        except (ShardFormatError, *NETWORK_ERRORS) as exc:
+            # cut short or corrupt: keep the whole members released; the caller asks for the rest
+            return values, exc
         finally:
             resp.release()
-        return values
+        return values, None
 
     async def _read(
         self,
@@ -257,15 +261,13 @@ class _Chunk:
         values: list[BatchValue],
     ) -> None:
         config, stats = self.config, self.http.stats
-        reader = ArchiveReader(self.fmt, shard=about, config=config)
+        reader = ArchiveReader(self.fmt, shard=about, config=config, max_members=len(tail))
         if self.streaming:
             members = reader.stream(resp.content.iter_chunked(config.chunk_size))
         else:
-            members = reader.stream(_one(await read_multipart(resp, config.max_member_size)))
+            members = reader.stream(_one(await read_multipart(resp, config.max_member_size, about)))
         try:
-            async for name, data in members:
-                if len(values) == len(tail):
-                    raise DataError(f"{about}: more members than requested entries")
+            async for name, data in members:  # the reader refuses more than len(tail)
                 value = entry_value(tail[len(values)], name, data)
                 if isinstance(value, bytes):
                     stats.bytes_received += len(value)
@@ -279,11 +281,18 @@ def _no_batch_api(exc: AISError) -> bool:
     return exc.status in (405, 501) or (exc.status == 404 and not exc.tcode)
 
 
-def _cut_short(tail: Sequence[BatchEntry]) -> IncompleteRead:
-    return IncompleteRead(
+def _cut_short(tail: Sequence[BatchEntry], cause: BaseException | None) -> IncompleteRead:
+    """The error of an answer that brought no member, chained to why (a cut, a corrupt archive)."""
+    why = ""
+    if isinstance(cause, ShardFormatError):
+        at = f" at byte {cause.offset}" if cause.offset >= 0 else ""
+        why = f": the answer was corrupt{at} ({cause.reason})"
+    err = IncompleteRead(
         f"get-batch stream of {len(tail)} entries ended before its first member "
-        f"({tail[0].uri}); retry later or check that entry"
+        f"({tail[0].uri}){why}; retry later or check that entry"
     )
+    err.__cause__ = cause
+    return err
 
 
 async def _one(data: bytes) -> AsyncIterator[bytes]:

@@ -1,7 +1,8 @@
 """Client-side checksum verification of full-object GETs (protocol doc 9.7).
 
-``xxhash``/``xxhash2`` are XXH64 with seed 0 (hex), plus md5, sha256 and sha512. Other types
-(crc32c, none) are not verified: no extra dependency just for that.
+``xxhash``/``xxhash2`` are XXH64 with seed 0 (hex), ``crc32c`` is CRC-32C (Castagnoli) as 8
+lower-case hex digits of the big-endian value (``google-crc32c``), plus md5, sha256 and sha512.
+``none`` (or no header) is not verified. The type is matched case-insensitively.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import hashlib
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
+import google_crc32c
 import xxhash
 
 from aisloader.errors import ChecksumMismatch
@@ -22,9 +24,25 @@ class _Hash(Protocol):
     def hexdigest(self) -> str: ...
 
 
+class _Crc32c:
+    """Streaming CRC-32C; ``hexdigest()`` is 8 lower-case hex digits (big-endian value)."""
+
+    __slots__ = ("_crc",)
+
+    def __init__(self) -> None:
+        self._crc = 0
+
+    def update(self, data: bytes, /) -> None:
+        self._crc = int(google_crc32c.extend(self._crc, data))
+
+    def hexdigest(self) -> str:
+        return f"{self._crc:08x}"
+
+
 _FACTORIES: dict[str, Callable[[], _Hash]] = {
     "xxhash": xxhash.xxh64,
     "xxhash2": xxhash.xxh64,
+    "crc32c": _Crc32c,
     "md5": hashlib.md5,
     "sha256": hashlib.sha256,
     "sha512": hashlib.sha512,

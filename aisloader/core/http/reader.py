@@ -160,6 +160,17 @@ class ObjectReader:
         if self._verifier is not None:
             self._verifier.check(self._ref.uri)
 
+    async def restart(self, err: Exception) -> None:
+        """Read the whole object again from its start (after ``err``, e.g. a checksum
+        mismatch found at the end), within the same retry budget as every other retry.
+
+        Raises:
+            Exception: ``err`` itself once the attempts or the budget are spent.
+        """
+        await self._retry(err)
+        self.delivered, self.size, self._abs_start, self._skip = 0, None, 0, 0
+        self._version, self._verifier = None, None
+
     async def _retry(self, err: Exception) -> None:
         await self.aclose()
         await self._attempts.again(err)

@@ -21,7 +21,7 @@ import msgspec
 from aisloader.core.listing.manifest import Manifest, ManifestBuilder
 from aisloader.core.listing.sources import Source, is_shard, nothing_matched
 from aisloader.core.tar.samples import is_meta, split_key
-from aisloader.errors import ConfigError, SampleError
+from aisloader.errors import ConfigError, SampleError, ShardFormatError
 from aisloader.refs import Bucket, ObjectRef
 
 if TYPE_CHECKING:
@@ -38,6 +38,7 @@ __all__ = [
 
 ARCH_DIR = 1 << 3  # list-objects flag: expand archives into their members
 _IN_ARCHIVE = 128  # entry flag: a file inside an archive
+_IS_ARCHIVE = 512  # entry flag: an archive the cluster read (its members follow)
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +197,12 @@ async def list_members(
                 if not flags & _IN_ARCHIVE:
                     wanted = source.names is None or name == prefix
                     shard = name if wanted and is_shard(name) else ""
+                    if shard and not flags & _IS_ARCHIVE:  # listed, but not as an archive
+                        raise ShardFormatError(
+                            ObjectRef(source.bucket, shard).uri,
+                            reason="the cluster cannot read it as an archive, so its members "
+                            "are not listed",
+                        )
                     continue
                 if shard and name.startswith(shard + "/") and _is_data(name[len(shard) + 1 :]):
                     yield source.bucket, shard, name[len(shard) + 1 :], int(entry.size or 0)

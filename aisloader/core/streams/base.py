@@ -272,6 +272,8 @@ class EpochStream(Generic[T]):
         async with aclosing(self._items()) as items:
             async for item in items:
                 item = taken.take(item)
+                if self._hidden(item):
+                    continue
                 if skipped_of(item) is None:
                     yield item
                     for repeat in refill.good(item):
@@ -329,6 +331,10 @@ class EpochStream(Generic[T]):
     def _nbytes(self, item: T) -> int:
         """Payload bytes of one item (bounds the lists of :meth:`batches`)."""
         return 0
+
+    def _hidden(self, item: T) -> bool:
+        """Whether an item only takes its position (counted for resume, not handed out)."""
+        return False
 
     def _reset(self) -> None:
         """Clear per-iteration state in a fresh copy made by :meth:`bind`."""

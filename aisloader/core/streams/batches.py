@@ -64,6 +64,20 @@ class BatchStream(EpochStream[tuple[str, bytes]]):
     def _reset(self) -> None:
         self.skipped = []
 
+    def _hidden(self, item: tuple[str, bytes]) -> bool:
+        return item[1] is None and not self.yield_missing  # counted, not handed out
+
+    async def batches(
+        self, max_count: int | None = None, max_bytes: int | None = None
+    ) -> AsyncGenerator[list[tuple[str, bytes]], None]:
+        """As :meth:`EpochStream.batches`, without the missing objects unless
+        ``yield_missing``."""
+        async with aclosing(super().batches(max_count, max_bytes)) as lists:
+            async for items in lists:
+                kept = [i for i in items if not self._hidden(i)]
+                if kept:
+                    yield kept
+
     def _nbytes(self, item: tuple[str, bytes]) -> int:
         return len(item[1]) if item[1] is not None else 0
 
@@ -89,7 +103,6 @@ class BatchStream(EpochStream[tuple[str, bytes]]):
                 if isinstance(value, ObjectNotFound):
                     self.skipped.append(entry.uri)
                     _log.warning("skipped missing %s (continue_on_error=True)", entry.uri)
-                    if self.yield_missing:
-                        yield entry.ref.name, None  # type: ignore[misc]
+                    yield entry.ref.name, None  # type: ignore[misc]  # a position (resume)
                     continue
                 yield entry.ref.name, value

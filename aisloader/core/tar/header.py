@@ -32,7 +32,7 @@ __all__ = [
 
 BLOCK = 512
 _HIGH_BYTES = bytes(range(128, 256))
-_PAX_RECORD = re.compile(rb"(\d+) ([^=]+)=")
+_PAX_LENGTH = re.compile(rb"([0-9]{1,20}) ")
 # name, size digits, size NUL, checksum digits, checksum NUL, type, 1st byte of link, of prefix
 _PLAIN = Struct("100s24x11sB12x6sBxBB187xB")
 
@@ -184,21 +184,28 @@ def plain_file(buf: bytes, pos: int) -> tuple[str, int] | None:
 
 
 def pax_records(data: bytes) -> dict[str, str]:
-    """The ``"<len> <key>=<value>\\n"`` records of a PAX header, in order.
+    """The ``"<len> <key>=<value>\\n"`` records of a PAX header (NUL padding may follow), in order.
+
+    Framed strictly, as stdlib ``tarfile`` does since its fix of CVE-2024-6232 (3.11.10, 3.12.5):
+    each record must end with its newline inside the payload and hold ``=`` after a non-empty
+    key. The older loop, ``rb"(\\d+) ([^=]+)="``, let a key run past its record to the next
+    ``=``: a payload of short records far from any ``=`` took quadratic time and memory.
 
     Raises:
-        ValueError: a record of length 0.
+        ValueError: a malformed record.
     """
     records: dict[str, str] = {}
-    pos = 0
-    while (match := _PAX_RECORD.match(data, pos)) is not None:
-        length = int(match[1])
-        if length == 0:
-            raise ValueError(f"zero-length record at {pos}")
-        value = data[match.end() : pos + length - 1]
-        records[match[2].decode("utf-8", "surrogateescape")] = value.decode(
-            "utf-8", "surrogateescape"
-        )
+    pos, end = 0, len(data)
+    while pos < end and data[pos]:
+        match = _PAX_LENGTH.match(data, pos)
+        length = int(match[1]) if match else 0
+        newline = pos + length - 1
+        if match is None or length < 5 or newline >= end or data[newline] != 0x0A:
+            raise ValueError(f"malformed record at {pos}")
+        key, equals, value = data[match.end() : newline].partition(b"=")
+        if not key or not equals:
+            raise ValueError(f"record without 'key=' at {pos}")
+        records[key.decode("utf-8", "surrogateescape")] = value.decode("utf-8", "surrogateescape")
         pos += length
     return records
 
@@ -232,6 +239,13 @@ class Extensions:
     def __init__(self) -> None:
         self.pending: list[tuple[bytes, str | dict[str, str]]] = []
         self.globals: dict[str, str] = {}
+        self._pending_bytes = self._global_bytes = 0
+
+    @property
+    def held(self) -> int:
+        """Bytes held: the globals, plus the pending extensions (a block at least each, and a
+        PAX one with its copy of the globals), for the parser to bound."""
+        return self._pending_bytes + self._global_bytes
 
     def add(self, kind: bytes, data: bytes) -> None:
         """Record the payload of an ``L``, ``K``, ``x``/``X`` or ``g`` header.
@@ -241,10 +255,13 @@ class Extensions:
         """
         if kind in (b"L", b"K"):
             self.pending.append((kind, nts(data)))
+            self._pending_bytes += max(BLOCK, len(data))
         elif kind == b"g":
             self.globals.update(pax_records(data))
+            self._global_bytes = sum(len(k) + len(v) for k, v in self.globals.items())
         else:  # like tarfile, a local header carries the globals known at this point
             self.pending.append((b"x", {**self.globals, **pax_records(data)}))
+            self._pending_bytes += max(BLOCK, len(data)) + self._global_bytes
 
     def resolve(self, hdr: Header) -> tuple[str, str, int, bool]:
         """Name, link, size and sparseness of ``hdr`` after its extensions; clears them.
@@ -259,7 +276,7 @@ class Extensions:
         size, is_dir, sparse = hdr.size, hdr.type == b"5", hdr.type == b"S"
         if is_dir:
             name = name.rstrip("/")
-        pending, self.pending = self.pending, []
+        pending, self.pending, self._pending_bytes = self.pending, [], 0
         for kind, value in reversed(pending):
             if isinstance(value, dict):
                 name, link, new_size = apply_pax(value, name, link, size)

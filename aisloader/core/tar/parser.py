@@ -5,7 +5,9 @@ with :meth:`~TarStreamParser.close`. Names, sizes and types are what stdlib ``ta
 stream mode (``"r|*"``) on the same bytes: ustar/POSIX, GNU long names/links (``L``/``K``), PAX
 extended (``x``) and global (``g``) headers, base-256 numbers. Unlike ``tarfile`` the parser is
 strict: a bad checksum, a cut-off header or member, and (by default) a missing end-of-archive
-marker raise :class:`~aisloader.errors.ShardFormatError` instead of ending the archive quietly.
+marker raise :class:`~aisloader.errors.ShardFormatError` instead of ending the archive quietly;
+gzip input is inflated past the end marker to its trailer, so a CRC mismatch (a flipped bit in
+deflate data decodes to wrong bytes silently) raises at the latest at :meth:`close`.
 
 Memory is bounded by the largest member plus one chunk: member bytes are kept as views of the
 arriving chunks and joined once; a member lying whole in one chunk is one slice of it. Plain
@@ -40,7 +42,7 @@ from aisloader.errors import ConfigError, ShardFormatError
 __all__ = ["Compression", "MemberType", "TarMember", "TarStreamParser"]
 
 _ZERO_BLOCK = bytes(BLOCK)
-_EXT_CAP = 1 << 20  # largest accepted GNU long name / PAX header payload
+_EXT_CAP = 1 << 20  # most bytes of GNU long names / PAX headers held at once
 _GZIP_MAGIC = b"\x1f\x8b"
 _REGULAR = (b"0", b"\0", b"7")
 _NO_DATA = (b"1", b"2", b"3", b"4", b"5", b"6")  # tarfile reads no data blocks after these
@@ -99,7 +101,8 @@ class TarStreamParser:
 
     @property
     def ended(self) -> bool:
-        """True once the end-of-archive marker was seen (later bytes are ignored)."""
+        """True once the end-of-archive marker was seen (later bytes are ignored; gzip's are
+        still inflated, to check its trailer)."""
         return self._state == _END
 
     def feed(self, chunk: bytes) -> list[TarMember]:
@@ -122,7 +125,7 @@ class TarStreamParser:
             raise self._error
         if self._closed:
             raise ValueError("feed() after close()")
-        if self._state == _END or not chunk:
+        if not chunk or (self._state == _END and self._inflater is None):
             return
         data = bytes(chunk) if not isinstance(chunk, bytes) else chunk
         if self._sniff is not None:
@@ -136,10 +139,8 @@ class TarStreamParser:
             if self._inflater is None:
                 yield from self._consume(data)
                 return
-            for piece in self._inflater.inflate(data):
+            for piece in self._inflater.inflate(data):  # past the end marker too: to the CRC
                 yield from self._consume(piece)
-                if self._state == _END:
-                    return
         except ValueError as exc:  # zlib.error is not a ValueError; see Inflater
             raise self._fail(self._pos, str(exc)) from exc
 
@@ -157,6 +158,8 @@ class TarStreamParser:
             out = list(self._consume(data))
         self._closed = True
         if self._state == _END:
+            if self._inflater is not None and not self._inflater.complete:
+                raise self._fail(self._pos, "gzip stream truncated after the end marker")
             return out
         if self._pos == 0:
             raise self._fail(0, "empty stream, not a tar archive")
@@ -276,8 +279,9 @@ class TarStreamParser:
         if self._chain < 0 and hdr.type != b"g":
             self._chain = start
         if hdr.type in _EXTENSIONS:
-            if not 0 <= hdr.size <= _EXT_CAP:
-                raise self._fail(start, f"extended header of {hdr.size} bytes is not plausible")
+            if not 0 <= hdr.size <= _EXT_CAP - self._ext.held:
+                held = f"{self._ext.held} bytes of extensions held, cap {_EXT_CAP}"
+                raise self._fail(start, f"extended header of {hdr.size} bytes ({held})")
             self._ext_kind = hdr.type
             self._expect(_EXT, rounded(hdr.size))
             if not hdr.size:

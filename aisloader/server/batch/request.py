@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from aisloader.server.archive import archive_kind
-from aisloader.server.errors import EmuError
+from aisloader.server.errors import EmuError, clip
+from aisloader.server.jsonbody import load_json
 from aisloader.server.names import BucketId, check_object_name, parse_bucket
 
 __all__ = [
@@ -80,16 +80,19 @@ def normalize_mime(mime: str) -> str:
 
 
 def parse_coloc(value: str) -> int:
-    """The ``coloc`` query value (empty means 0).
+    """The ``coloc`` query value (empty means 0), read as Go's ``strconv.ParseUint`` does:
+    ASCII digits only (``str.isdigit`` also accepts ``"١"`` and ``"²"``), leading zeros allowed.
 
     Raises:
         EmuError: 400 when it is not an integer in ``0..2``.
     """
     if not value:
         return 0
-    if not value.isdigit() or int(value) > MAX_COLOC:
-        raise EmuError(400, f'invalid get-batch colocation "coloc={value}" (expected 0, 1 or 2)')
-    return int(value)
+    digits = value.lstrip("0") or "0"
+    if not (value.isascii() and value.isdigit()) or len(digits) > 1 or int(digits) > MAX_COLOC:
+        msg = f'invalid get-batch colocation "coloc={clip(value)}" (expected 0, 1 or 2)'
+        raise EmuError(400, msg)
+    return int(digits)
 
 
 def _bad(msg: str) -> EmuError:
@@ -117,10 +120,7 @@ def parse_batch_req(raw: bytes, default: BucketId | None) -> BatchReq:
             without a bucket, or ``archpath`` on a non-archive; 416 for an invalid range;
             501 for ``.tar.lz4``.
     """
-    try:
-        msg = json.loads(raw) if raw.strip() else None
-    except ValueError as e:
-        raise _bad(f"body is not JSON: {e}") from None
+    msg = load_json(raw, "get-batch request") if raw.strip() else None
     if not isinstance(msg, dict):
         raise _bad('expected a JSON object body with a non-empty list "in"')
     items = msg.get("in")

@@ -15,7 +15,8 @@ from typing import Any
 import msgspec
 
 from aisloader.server.archive import ArchiveIndex, archive_kind
-from aisloader.server.errors import EmuError
+from aisloader.server.errors import EmuError, clip
+from aisloader.server.jsonbody import MAX_INT_DIGITS, load_json
 from aisloader.server.names import BucketId
 from aisloader.server.store import Store
 
@@ -23,6 +24,7 @@ __all__ = ["LsoMsg", "Page", "build_page", "encode_page", "parse_lso"]
 
 ARCH_DIR = 1 << 3
 DEFAULT_PAGE = 10_000
+INT64_MAX, UINT64_MAX = (1 << 63) - 1, (1 << 64) - 1
 F_CACHED, F_IN_ARCH, F_ARCHIVE = 64, 128, 512
 _JSON_KEYS = {"n": "name", "s": "size", "cs": "checksum", "a": "atime", "v": "version"}
 _JSON_KEYS |= {"t": "location", "c": "copies", "f": "flags"}
@@ -52,26 +54,58 @@ class Page:
 def parse_lso(raw: bytes) -> LsoMsg:
     """Parse the ActMsg body of a list request (an empty body means defaults).
 
+    Field types are checked as Go's decoder checks ``apc.LsoMsg``: ``pagesize`` is an int64
+    (not a float, bool or string), ``flags`` a uint64 sent as a string; a negative page size
+    is refused rather than read as "default".
+
     Raises:
-        EmuError: 400 for malformed JSON, a wrong action or bad field types.
+        EmuError: 400 for malformed JSON, a wrong action or bad field types or values.
     """
     if not raw.strip():
         return LsoMsg()
-    try:
-        msg = json.loads(raw)
-        if msg.get("action", "list") != "list":
-            raise EmuError(400, f'invalid action "{msg.get("action")}" (expected "list")')
-        v = msg.get("value") or {}
-        return LsoMsg(
-            prefix=str(v.get("prefix") or ""),
-            pagesize=int(v.get("pagesize") or 0),
-            uuid=str(v.get("uuid") or ""),
-            props=str(v.get("props") or ""),
-            token=str(v.get("continuation_token") or ""),
-            flags=int(v.get("flags") or 0),
-        )
-    except (ValueError, TypeError, AttributeError) as e:
-        raise EmuError(400, f"invalid list-objects request: {e}") from None
+    msg = load_json(raw, "list-objects request")
+    if not isinstance(msg, dict):
+        raise _bad("expected a JSON object (an action message)")
+    if (action := msg.get("action", "list")) != "list":
+        raise EmuError(400, f'invalid action "{clip(str(action))}" (expected "list")')
+    v = msg.get("value") or {}
+    if not isinstance(v, dict):
+        raise _bad('"value" must be a JSON object (the list-objects message)')
+    return LsoMsg(
+        prefix=_text(v, "prefix"),
+        pagesize=_number(v, "pagesize", INT64_MAX),
+        uuid=_text(v, "uuid"),
+        props=_text(v, "props"),
+        token=_text(v, "continuation_token"),
+        flags=_number(v, "flags", UINT64_MAX, digits_ok=True),
+    )
+
+
+def _bad(problem: str) -> EmuError:
+    return EmuError(400, f"invalid list-objects request: {problem}")
+
+
+def _text(v: dict[str, Any], key: str) -> str:
+    value = v.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise _bad(f'"{key}" must be a string, got {type(value).__name__}')
+    return value
+
+
+def _number(v: dict[str, Any], key: str, top: int, digits_ok: bool = False) -> int:
+    """An integer field in ``0..top``; with ``digits_ok`` also its decimal string (``"8"``)."""
+    value = v.get(key)
+    if value is None:
+        return 0
+    if digits_ok and isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value) if len(value) <= MAX_INT_DIGITS else top + 1
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise _bad(f'"{key}" must be an integer, got {type(value).__name__} {clip(str(value))}')
+    if not 0 <= value <= top:
+        raise _bad(f'"{key}" must be in 0..{top}, got {value}')
+    return value
 
 
 def _rfc822(ns: int) -> str:

@@ -13,8 +13,9 @@ from typing import Any
 
 from aiohttp import web
 
-from aisloader.server.errors import EmuError
+from aisloader.server.errors import EmuError, clip
 from aisloader.server.faults import parse_faults_body
+from aisloader.server.jsonbody import load_json
 from aisloader.server.names import BucketId, normalize_provider
 from aisloader.server.nodes.app import bucket_of
 from aisloader.server.nodes.listing import build_page, encode_page, parse_lso
@@ -41,14 +42,39 @@ def redirect_marker(pid: str) -> str:
 
 
 async def _action(request: web.Request) -> tuple[str, Any]:
+    """``(action, value)`` of a bucket request's ActMsg body (``("", None)`` when empty).
+
+    Raises:
+        EmuError: 400 when the body is not a JSON object or its action is not a string.
+    """
     raw = await request.read()
     if not raw.strip():
         return "", None
-    try:
-        msg = json.loads(raw)
-        return str(msg.get("action") or ""), msg.get("value")
-    except (ValueError, AttributeError) as e:
-        raise EmuError(400, f"invalid JSON action message: {e}") from None
+    msg = load_json(raw, "action message")
+    action = msg.get("action") if isinstance(msg, dict) else None
+    if not isinstance(msg, dict) or not isinstance(action, str | None):
+        raise EmuError(400, 'invalid action message: expected {"action": "...", "value": ...}')
+    return action or "", msg.get("value")
+
+
+# Bucket actions AIS performs (``apc/actmsg.go``) that the emulator does not: 501 ErrNotImpl.
+# Any other action is AIS's own answer, a 400 "invalid action".
+_AIS_ACTIONS = {
+    "POST": frozenset(
+        {"copy-bck", "etl-bck", "move-bck", "make-n-copies", "ec-encode", "archive", "rechunk"}
+        | {"copy-listrange", "etl-listrange", "prefetch-listrange", "summary-bck"}
+        | {"create-inventory", "blob-download", "reset-bprops", "add-remote-bck"}
+    ),
+    "DELETE": frozenset({"evict-remote-bck", "delete-listrange", "evict-listrange"}),
+}
+
+
+def _unsupported(request: web.Request, action: str, b: BucketId) -> EmuError:
+    """501 for an AIS action the emulator does not perform, 400 for an unknown one."""
+    if action in _AIS_ACTIONS.get(request.method, ()):
+        msg = f'action "{action}" on {b.display} is not implemented by the emulator'
+        return EmuError(501, msg, "ErrNotImpl")
+    return EmuError(400, f'invalid action "{clip(action)}" on {b.display} ({request.method})')
 
 
 def _ns_json(b: BucketId) -> dict[str, str]:
@@ -127,12 +153,12 @@ class ProxyHandlers:
         """``POST /v1/buckets/{bucket}`` with ``create-bck``.
 
         Raises:
-            EmuError: 409 when it exists, 501 for another action.
+            EmuError: 409 when it exists, 501 for another AIS action, 400 for an unknown one.
         """
         b = bucket_of(request)
         action, _ = await _action(request)
         if action != "create-bck":
-            raise EmuError(501, f'action "{action}" on {b.display} is not supported', "ErrNotImpl")
+            raise _unsupported(request, action, b)
         if not self._store.create_bucket(b):
             raise EmuError(409, f'bucket "{b.display}" already exists', "ErrBucketAlreadyExists")
         return web.Response()
@@ -141,12 +167,12 @@ class ProxyHandlers:
         """``DELETE /v1/buckets/{bucket}`` (``destroy-bck`` or no action).
 
         Raises:
-            EmuError: 404 missing bucket, 501 for another action.
+            EmuError: 404 missing bucket, 501 for another AIS action, 400 for an unknown one.
         """
         b = bucket_of(request)
         action, _ = await _action(request)
         if action not in ("", "destroy-bck"):
-            raise EmuError(501, f'action "{action}" on {b.display} is not supported', "ErrNotImpl")
+            raise _unsupported(request, action, b)
         self._store.bucket_dir(b)
         await asyncio.to_thread(self._store.destroy_bucket, b)
         return web.Response()
@@ -186,8 +212,10 @@ class AdminHandlers:
         Raises:
             EmuError: 400 for invalid rules.
         """
+        raw = await request.read()
+        body = load_json(raw, "fault rules") if raw.strip() else {}
         try:
-            faults, seed = parse_faults_body(json.loads(await request.read() or b"{}"))
+            faults, seed = parse_faults_body(body)
         except (ValueError, TypeError) as e:
             raise EmuError(400, f"invalid fault rules: {e}") from None
         self._faults.set(faults, seed)

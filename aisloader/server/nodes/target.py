@@ -13,21 +13,21 @@ import re
 from pathlib import Path
 from typing import IO
 
-import xxhash
 from aiohttp import web
 
 from aisloader.server.archive import archive_kind, member_name
-from aisloader.server.errors import EmuError
+from aisloader.server.errors import EmuError, clip
 from aisloader.server.names import BucketId
 from aisloader.server.nodes.app import bucket_of
 from aisloader.server.nodes.delivery import SMALL, Body, send_body
 from aisloader.server.nodes.etl import EtlCall, etl_call, send_transformed
 from aisloader.server.nodes.state import Node, Shared
-from aisloader.server.store import ObjMeta
+from aisloader.server.store import ObjMeta, new_hash
 
 __all__ = ["TargetHandlers", "parse_range"]
 
-_RANGE_RE = re.compile(r"bytes=(\d*)-(\d*)")
+_RANGE_RE = re.compile(r"bytes=([0-9]{0,19})-([0-9]{0,19})", re.ASCII)
+_INT64_MAX = (1 << 63) - 1
 _HEAD_PROPS = frozenset(
     {"name", "size", "version", "checksum", "atime", "custom", "location", "copies", "ec"}
     | {"chunked", "last-modified", "etag"}
@@ -39,13 +39,16 @@ _PUT_CHUNK = 1 << 20
 def parse_range(header: str, size: int) -> tuple[int, int]:
     """``(start, count)`` of a single-range ``Range`` header for an object of ``size`` bytes.
 
+    Positions are ASCII digits that fit an int64, as Go's ``strconv.ParseInt`` reads them:
+    anything else (``"١"``, a 5,000-digit number) is a malformed range, never a ``ValueError``.
+
     Raises:
         EmuError: 416 (with ``Content-Range: bytes */size``) for a malformed, multi-part or
             unsatisfiable range.
     """
     m = _RANGE_RE.fullmatch(header.strip())
     start = end = -1
-    if m and (m[1] or m[2]):
+    if m and (m[1] or m[2]) and max(int(m[1] or 0), int(m[2] or 0)) <= _INT64_MAX:
         if not m[1]:  # suffix: the last n bytes
             n = int(m[2])
             start, end = max(0, size - n), size - 1 if n > 0 else -1
@@ -55,7 +58,7 @@ def parse_range(header: str, size: int) -> tuple[int, int]:
     if start < 0 or start >= size or end < start:
         raise EmuError(
             416,
-            f"invalid range {header!r} for an object of {size} bytes",
+            f"invalid range {clip(header)!r} for an object of {size} bytes",
             "ErrRangeNotSatisfiable",
             {"Content-Range": f"bytes */{size}"},
         )
@@ -64,7 +67,7 @@ def parse_range(header: str, size: int) -> tuple[int, int]:
 
 def _meta_headers(meta: ObjMeta) -> dict[str, str]:
     return {
-        "Ais-Checksum-Type": "xxhash",
+        "Ais-Checksum-Type": meta.cktype,
         "Ais-Checksum-Value": meta.cksum,
         "Ais-Atime": str(meta.mtime_ns),
         "Ais-Version": str(meta.version),
@@ -94,15 +97,17 @@ class TargetHandlers:
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise _missing(self._node, b, name) from None
 
-    async def _meta(self, path: Path, f: IO[bytes]) -> ObjMeta:
+    async def _meta(self, b: BucketId, path: Path, f: IO[bytes]) -> ObjMeta:
+        """The object's metadata with a checksum of ``b``'s type (computed lazily)."""
         store = self._store
+        kind = store.checksum_type(b)
         st = os.fstat(f.fileno())
-        meta = store.cached_meta(path, st)
+        meta = store.cached_meta(path, st, kind)
         if meta is not None:
             return meta
         if st.st_size <= SMALL:
-            return store.compute_meta(path, f)
-        return await asyncio.to_thread(store.compute_meta, path, f)
+            return store.compute_meta(path, f, kind)
+        return await asyncio.to_thread(store.compute_meta, path, f, kind)
 
     async def get_object(self, request: web.Request) -> web.StreamResponse:
         """``GET``: the whole object, one byte range (206) or an archive member (``archpath``),
@@ -130,7 +135,7 @@ class TargetHandlers:
             return await self._get_transformed(b, name, request, etl)
         path, f = self._open(b, name)
         try:
-            meta = await self._meta(path, f)
+            meta = await self._meta(b, path, f)
             headers = {"Content-Type": _OCTET, "Accept-Ranges": "bytes", **_meta_headers(meta)}
             start, count, status = 0, meta.size, 200
             if (rng := request.headers.get("Range")) is not None:
@@ -151,7 +156,7 @@ class TargetHandlers:
         bytes), the stored object's version kept."""
         path, f = self._open(b, name)
         try:
-            meta = await self._meta(path, f)
+            meta = await self._meta(b, path, f)
             f.seek(0)
         except BaseException:
             f.close()
@@ -201,7 +206,7 @@ class TargetHandlers:
             raise EmuError(400, f"invalid object property {bad[0]!r} in {b.display}/{name}")
         path, f = self._open(b, name)
         with f:
-            meta = await self._meta(path, f)
+            meta = await self._meta(b, path, f)
         headers = {"Content-Length": str(meta.size), "Ais-Present": "true"}
         full = _meta_headers(meta)
         label = self._node.label
@@ -228,13 +233,14 @@ class TargetHandlers:
         store = self._store
         store.object_path(b, name)
         tmp = store.tmp_path()
-        h = xxhash.xxh64()
+        kind = store.checksum_type(b)
+        h = new_hash(kind)
         try:
             with open(tmp, "wb") as f:  # noqa: ASYNC230 - page-cache writes, microseconds
                 while chunk := await request.content.read(_PUT_CHUNK):
                     h.update(chunk)
                     f.write(chunk)
-            meta = store.commit(b, name, tmp, h.hexdigest())
+            meta = store.commit(b, name, tmp, h.hexdigest(), kind)
         finally:
             tmp.unlink(missing_ok=True)
         return web.Response(headers=_meta_headers(meta))
