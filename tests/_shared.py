@@ -9,10 +9,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import signal
 import tarfile
 import threading
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -197,3 +200,28 @@ class Overlap:
             data = await resp.read()
             back = {k: v for k, v in resp.headers.items() if k.lower() not in _HOP_HEADERS}
             return web.Response(status=resp.status, headers=back, body=data)
+
+
+class Hang(BaseException):
+    """An example ran past its alarm (a BaseException: no ``except Exception`` swallows it)."""
+
+
+@contextlib.contextmanager
+def bounded(seconds: float) -> Iterator[None]:
+    """Raise :class:`Hang` in this thread after ``seconds``; pytest-timeout's own SIGALRM
+    timer is put back afterwards with what was left of it."""
+
+    def expired(signum: int, frame: FrameType | None) -> None:
+        raise Hang(f"still running after {seconds} s")
+
+    handler = signal.signal(signal.SIGALRM, expired)
+    delay, interval = signal.setitimer(signal.ITIMER_REAL, seconds)
+    start = time.monotonic()
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, handler)
+        if delay:
+            left = max(delay - (time.monotonic() - start), 0.001)
+            signal.setitimer(signal.ITIMER_REAL, left, interval)

@@ -42,8 +42,9 @@ PURE = {
     "aisloader.core.tar.parser",
     "aisloader.core.tar.samples",
 }
-"""Rules with no I/O: stdlib computation, msgspec and xxhash, and other pure modules."""
-PURE_THIRD_PARTY = {"msgspec", "xxhash"}
+"""Rules with no I/O: stdlib computation, msgspec, xxhash and google-crc32c, and other pure
+modules."""
+PURE_THIRD_PARTY = {"msgspec", "xxhash", "google_crc32c"}
 IO_STDLIB = {"asyncio", "socket", "threading", "concurrent", "subprocess", "multiprocessing"}
 
 

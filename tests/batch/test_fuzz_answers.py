@@ -12,23 +12,19 @@ are checked against the limit before anything is inflated (``tracemalloc`` peaks
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gzip
 import io
 import random
-import signal
 import struct
 import threading
-import time
 import tracemalloc
 import zipfile
 from collections.abc import AsyncIterator, Callable, Iterator
-from types import FrameType
 from typing import Any
 
 import aiohttp
 import pytest
-from _shared import fake_server, tar_of
+from _shared import bounded, fake_server, tar_of
 from aiohttp import web
 from hypothesis import HealthCheck, currently_in_test_context, event, given, settings
 from hypothesis import strategies as st
@@ -46,31 +42,6 @@ FUZZ = settings(
 ABOUT = "get-batch of 5 entries from ais://b/o0"
 MEMBERS = [(f"b/o{i}", random.Random(i).randbytes(300 * i) + b"x" * 400) for i in range(4)]
 MEMBERS.append(("__404__/b/o4", b""))
-
-
-class Hang(BaseException):
-    """An example ran past its alarm (a BaseException: no ``except Exception`` swallows it)."""
-
-
-@contextlib.contextmanager
-def bounded(seconds: float) -> Iterator[None]:
-    """Raise :class:`Hang` in this thread after ``seconds``; pytest-timeout's own SIGALRM
-    timer is put back afterwards with what was left of it."""
-
-    def expired(signum: int, frame: FrameType | None) -> None:
-        raise Hang(f"still running after {seconds} s")
-
-    handler = signal.signal(signal.SIGALRM, expired)
-    delay, interval = signal.setitimer(signal.ITIMER_REAL, seconds)
-    start = time.monotonic()
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, handler)
-        if delay:
-            left = max(delay - (time.monotonic() - start), 0.001)
-            signal.setitimer(signal.ITIMER_REAL, left, interval)
 
 
 def zip_answer(members: list[tuple[str, bytes]], method: int = zipfile.ZIP_DEFLATED) -> bytes:

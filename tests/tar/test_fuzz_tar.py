@@ -14,14 +14,11 @@ import contextlib
 import gzip
 import itertools
 import random
-import signal
-import time
 import tracemalloc
-from collections.abc import Callable, Iterator
-from types import FrameType
+from collections.abc import Callable
 
 import pytest
-from _shared import blob
+from _shared import blob, bounded
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -40,31 +37,6 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 TEN_GIB = 10 << 30
-
-
-class Hang(BaseException):
-    """An example ran past its alarm (a BaseException: no ``except Exception`` swallows it)."""
-
-
-@contextlib.contextmanager
-def bounded(seconds: float) -> Iterator[None]:
-    """Raise :class:`Hang` in this thread after ``seconds``; pytest-timeout's own SIGALRM
-    timer is put back afterwards with what was left of it."""
-
-    def expired(signum: int, frame: FrameType | None) -> None:
-        raise Hang(f"still running after {seconds} s")
-
-    handler = signal.signal(signal.SIGALRM, expired)
-    delay, interval = signal.setitimer(signal.ITIMER_REAL, seconds)
-    start = time.monotonic()
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, handler)
-        if delay:
-            left = max(delay - (time.monotonic() - start), 0.001)
-            signal.setitimer(signal.ITIMER_REAL, left, interval)
 
 
 def _bases() -> list[bytes]:

@@ -24,29 +24,26 @@ from typing import Any
 
 from aisloader.core.listing.lister import iter_entries
 from aisloader.core.listing.manifest import Manifest, ManifestBuilder
-from aisloader.core.listing.shard_index import count_samples, list_members
-from aisloader.core.listing.sources import Source, is_shard, nothing_matched
+from aisloader.core.listing.shard_index import count_samples
+from aisloader.core.listing.sources import is_shard, nothing_matched
 from aisloader.core.stages.interleave import interleave
 from aisloader.core.stages.shuffle import ShuffleBuffer
-from aisloader.core.streams.base import EpochStream
 from aisloader.core.streams.order import Permutation
 from aisloader.core.streams.progress import Plan
-from aisloader.core.streams.shard_cursor import END, OPEN, TAKE, Rule, ShardCursor
+from aisloader.core.streams.shard_cursor import END, OPEN, Rule, ShardCursor
 from aisloader.core.streams.shard_equal import equal_quota, shard_sample_counts
 from aisloader.core.streams.shard_options import ShardOptions, ShardStats
+from aisloader.core.streams.shard_read import Sample, ShardReading, sample_bytes
 from aisloader.core.streams.state import choose
-from aisloader.core.tar.members import iter_tar_members
-from aisloader.core.tar.samples import agroup_samples, split_key
-from aisloader.errors import ConfigError, ResumeError, ShardFormatError
+from aisloader.errors import ConfigError, DataError, ResumeError
 from aisloader.refs import ObjectRef
 
 __all__ = ["ShardOptions", "ShardStats", "ShardStream"]
 
 _log = logging.getLogger("aisloader.shards")
-Sample = dict[str, Any]
 
 
-class ShardStream(EpochStream[Sample]):
+class ShardStream(ShardReading):
     """Samples of every shard of the sources, once per epoch; see the module docs.
 
     Args:
@@ -133,18 +130,6 @@ class ShardStream(EpochStream[Sample]):
         self._seen_before = frozenset(chosen.get("seen", ()) if own else ())
         self.seen = set(self._seen_before)
 
-    def _padded(self, sample: Sample) -> Sample:
-        """``sample`` with every extension of the shards delivered from so far (its own shard
-        included), ``b""`` where it has none — as the plugin pads, whatever was read ahead."""
-        if self.options.pad_missing:
-            url = sample["__url__"]
-            if url != self._padding_url:  # a new shard: merge its extensions once
-                self.seen |= self._exts.get(url, set())
-                self._padding_url = url
-            for ext in self.seen:
-                sample.setdefault(ext, b"")
-        return sample
-
     async def _list(self) -> Manifest:
         """The shards of the sources.
 
@@ -177,7 +162,7 @@ class ShardStream(EpochStream[Sample]):
         return builder.build()
 
     def _nbytes(self, item: Sample) -> int:
-        return _sample_bytes(item)
+        return sample_bytes(item)
 
     async def sample_counts(self) -> tuple[int, ...]:
         """Samples per shard, by listing index (one archive listing of the sources).
@@ -262,6 +247,7 @@ class ShardStream(EpochStream[Sample]):
             raise ConfigError("equal='pad' has no sample to repeat: the shards are empty")
         count = 0
         while True:
+            before = count
             for position in range(n):
                 async for sample in self.read_shard(manifest.ref(perm[position]), -1):
                     count += 1
@@ -270,6 +256,8 @@ class ShardStream(EpochStream[Sample]):
                     sample.pop("__at__", None)
                     sample["__padded__"] = True
                     yield self._emit(sample, [], -1)
+            if count == before:  # e.g. every shard skipped as corrupt: nothing to repeat
+                raise DataError("equal='pad' found no readable sample to repeat in the shards")
 
     async def _samples(self) -> AsyncGenerator[Sample, None]:
         cfg, opts = self.client.config, self.options
@@ -300,24 +288,11 @@ class ShardStream(EpochStream[Sample]):
             if cursor is not None and cursor.buffer:
                 buffer.load(await self._refill(manifest, cursor))
             async for sample in samples:
-                size = _sample_bytes(self._took(sample, events))
+                size = sample_bytes(self._took(sample, events))
                 for out in buffer.push(sample, size):
                     yield self._emit(out, events, buffer.slot)
             for out in buffer.drain():
                 yield self._emit(out, events, buffer.slot)
-
-    def _emit(self, sample: Sample, events: list[tuple[Any, ...]], slot: int) -> Sample:
-        """``sample`` as handed out: padded, and with its trace when tracking."""
-        if self.track:
-            sample["__trace__"] = (tuple(events), slot)
-            events.clear()
-        return self._padded(sample)
-
-    def _took(self, sample: Sample, events: list[tuple[Any, ...]]) -> Sample:
-        """``sample`` as it leaves the interleave (a TAKE event in the trace)."""
-        if self.track:
-            events.append((TAKE, *sample.pop("__at__")))
-        return sample
 
     async def _shard_readers(
         self,
@@ -340,72 +315,6 @@ class ShardStream(EpochStream[Sample]):
             started.append(o)
             yield partial(self.read_shard, manifest.ref(m), o, rule)
 
-    async def _refill(self, manifest: Manifest, cursor: ShardCursor) -> list[tuple[Sample, int]]:
-        """The samples that sat in the shuffle buffer, re-read (each shard once, up to its last
-        buffered sample), with their sizes, in the buffer's slot order."""
-        wanted: dict[int, tuple[int, set[int]]] = {}
-        for o, m, index in cursor.held():
-            wanted.setdefault(o, (m, set()))[1].add(index)
-        found: dict[tuple[int, int], Sample] = {}
-        for o, (m, indices) in wanted.items():
-            order = sorted(indices)  # read_shard yields the wanted samples in shard order
-            got = [s async for s in self.read_shard(manifest.ref(m), o, Rule(-1, tuple(order)))]
-            if len(got) != len(order):
-                raise ResumeError(
-                    f"{manifest.ref(m).uri} has fewer samples than the resume state's shuffle "
-                    "buffer refers to: the shard changed since the state was taken"
-                )
-            for i, sample in zip(order, got, strict=True):
-                sample.pop("__at__", None)
-                found[o, i] = sample
-        return [(found[o, i], _sample_bytes(found[o, i])) for o, _, i in cursor.held()]
-
-    async def read_shard(
-        self, ref: ObjectRef, ordinal: int = 0, rule: Rule | None = None
-    ) -> AsyncIterator[Sample]:
-        """Samples of one shard, streamed as its bytes arrive (only those ``rule`` still wants;
-        tagged ``__at__`` = (``ordinal``, index in the shard) for the trace when tracking)."""
-        opts, rule = self.options, rule or Rule()
-        if opts.pad_missing:
-            source = Source(ref.bucket, names=(ref.name,))
-            exts = self._exts.setdefault(ref.uri, set())
-            async for _, _, member, _ in list_members(self.client, [source]):
-                exts.add(split_key(member)[1])
-        members = iter_tar_members(
-            self.client.get_stream(ref, etl=self.etl),
-            shard=ref.uri,
-            max_member_size=self.client.config.max_member_size,
-        )
-        grouped = agroup_samples(
-            members,
-            url=ref.uri,
-            on_duplicate=opts.on_duplicate,
-            missing=opts.missing,
-            expected=opts.expected,
-        )
-        index = -1
-        try:
-            async for sample in grouped:
-                index += 1
-                if not rule.wants(index):
-                    if rule.past(index):
-                        break
-                    continue
-                self.stats.samples += 1
-                if self.track:
-                    sample["__at__"] = (ordinal, index)
-                yield sample
-        except ShardFormatError as exc:
-            if opts.on_corrupt != "skip":
-                raise
-            self.stats.corrupt_shards.append(ref.uri)
-            _log.warning(
-                "skipped the rest of corrupt shard %s (on_corrupt='skip'): %s", ref.uri, exc
-            )
-        finally:
-            await grouped.aclose()
-        self.stats.shards += 1
-
 
 class _Traced:
     """What a direct ``async for`` took: each sample's trace replayed, then removed."""
@@ -418,7 +327,3 @@ class _Traced:
     def take(self, sample: Sample) -> Sample:
         self.cursor.apply(sample.pop("__trace__"))
         return sample
-
-
-def _sample_bytes(sample: Sample) -> int:
-    return sum(len(v) for v in sample.values() if isinstance(v, bytes | bytearray))
