@@ -274,12 +274,13 @@ class EpochStream(Generic[T]):
                 item = taken.take(item)
                 if self._hidden(item):
                     continue
-                if skipped_of(item) is None:
+                skipped = skipped_of(item)
+                if skipped is None:
                     yield item
                     for repeat in refill.good(item):
                         yield repeat
                     continue
-                self.skips.record(skipped_of(item))  # type: ignore[arg-type]
+                self.skips.record(skipped)
                 for repeat in refill.skipped():
                     yield repeat
         refill.close(type(self).__name__)
