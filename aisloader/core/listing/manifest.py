@@ -31,7 +31,7 @@ class _Saved(msgspec.Struct, frozen=True):
 class Manifest:
     """An immutable list of ``(bucket, name, size)``, indexable in O(1)."""
 
-    __slots__ = ("_bucket_ids", "_names", "_offsets", "_sizes", "buckets")
+    __slots__ = ("_bucket_ids", "_fingerprint", "_names", "_offsets", "_sizes", "buckets")
 
     def __init__(
         self,
@@ -50,6 +50,7 @@ class Manifest:
             sizes,
             bucket_ids,
         )
+        self._fingerprint = ""  # computed once (a resume state carries it, per batch)
 
     def __len__(self) -> int:
         return len(self._sizes)
@@ -84,12 +85,16 @@ class Manifest:
 
     def fingerprint(self) -> str:
         """A short digest of the listing (buckets, names, sizes, order): two manifests with
-        the same fingerprint list the same objects in the same order."""
-        digest = xxhash.xxh3_64()
-        digest.update(repr([(b.name, b.provider, b.namespace) for b in self.buckets]).encode())
-        for part in (self._names, self._offsets, self._sizes, self._bucket_ids):
-            digest.update(part if isinstance(part, bytes) else part.tobytes())
-        return digest.hexdigest()
+        the same fingerprint list the same objects in the same order. Hashed once: the
+        manifest is immutable, and every resume state (one per batch and worker under
+        ``StatefulDataLoader``) carries it."""
+        if not self._fingerprint:
+            digest = xxhash.xxh3_64()
+            digest.update(repr([(b.name, b.provider, b.namespace) for b in self.buckets]).encode())
+            for part in (self._names, self._offsets, self._sizes, self._bucket_ids):
+                digest.update(part if isinstance(part, bytes) else memoryview(part))
+            self._fingerprint = digest.hexdigest()
+        return self._fingerprint
 
     def save(self, path: str | Path) -> None:
         """Write the manifest to ``path`` (msgpack), atomically."""
