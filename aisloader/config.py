@@ -52,6 +52,10 @@ class ClientConfig:
         direct_reads: GET/HEAD straight from the owning target (smap + HRW), falling back to the
             proxy on 401/403 or connection errors. Off by default.
         token: AuthN bearer token (``AIS_AUTHN_TOKEN`` or ``AIS_AUTHN_TOKEN_FILE``); never logged.
+        token_from_env: the token came from the environment (`from_env` sets it). Such a config
+            pickles without the token and reads the environment again where it is unpickled
+            (DataLoader workers, ``torch.load``), so the token never travels inside a pickle
+            nor reaches disk with a saved dataset. A token passed explicitly is pickled.
         ca_bundle: CA bundle path to verify the server (``AIS_CLIENT_CA``).
         client_cert: client certificate path for mTLS (``AIS_CRT``).
         client_key: client key path for mTLS (``AIS_CRT_KEY``).
@@ -79,6 +83,7 @@ class ClientConfig:
     verify_checksums: bool = False
     direct_reads: bool = False
     token: str | None = field(default=None, repr=False)
+    token_from_env: bool = field(default=False, repr=False)
     ca_bundle: str | None = None
     client_cert: str | None = None
     client_key: str | None = None
@@ -109,8 +114,22 @@ class ClientConfig:
             raise ConfigError("mTLS needs both client_cert (AIS_CRT) and client_key (AIS_CRT_KEY)")
 
     def replace(self, **changes: Any) -> ClientConfig:
-        """Return a copy with ``changes`` applied (validated again)."""
+        """Return a copy with ``changes`` applied (validated again). A new ``token`` counts as
+        passed explicitly unless ``token_from_env`` is given too."""
+        if "token" in changes:
+            changes.setdefault("token_from_env", False)
         return dataclasses.replace(self, **changes)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        if self.token_from_env:
+            state["token"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if state.get("token_from_env"):
+            state = {**state, "token": _env_token(os.environ)}
+        self.__dict__.update(state)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> ClientConfig:
@@ -128,9 +147,9 @@ class ClientConfig:
             values["read_timeout"] = _number(env, "AIS_READ_TIMEOUT")
         if "AIS_MAX_CONN_POOL" in env:
             values["pool_size"] = int(_number(env, "AIS_MAX_CONN_POOL"))
-        token = env.get("AIS_AUTHN_TOKEN") or _token_from_file(env)
+        token = _env_token(env)
         if token:
-            values["token"] = token
+            values |= {"token": token, "token_from_env": True}
         if env.get("AIS_CLIENT_CA"):
             values["ca_bundle"] = env["AIS_CLIENT_CA"]
         if env.get("AIS_CRT") and env.get("AIS_CRT_KEY"):
@@ -139,6 +158,8 @@ class ClientConfig:
         skip = env.get("AIS_SKIP_VERIFY_CRT", env.get("AIS_SKIP_VERIFY"))
         if skip is not None:
             values["skip_verify"] = _boolean("AIS_SKIP_VERIFY_CRT", skip)
+        if "token" in overrides:
+            values["token_from_env"] = False
         values.update(overrides)
         return cls(**values)
 
@@ -174,6 +195,15 @@ def _boolean(name: str, value: str) -> bool:
     if low in _FALSY:
         return False
     raise ConfigError(f"{name} must be a boolean (1/0, true/false, yes/no), got {value!r}")
+
+
+def _env_token(env: Mapping[str, str]) -> str | None:
+    """``AIS_AUTHN_TOKEN``, else the token file's (None when neither has one).
+
+    Raises:
+        ConfigError: the token file is unreadable.
+    """
+    return env.get("AIS_AUTHN_TOKEN") or _token_from_file(env)
 
 
 def _token_from_file(env: Mapping[str, str]) -> str | None:

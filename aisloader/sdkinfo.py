@@ -10,6 +10,7 @@ the same credentials; :func:`cluster_of_sources` makes sure all sources agree.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +45,8 @@ class SdkCluster:
             value = getattr(self, name)
             if value is not None:
                 changes[name] = value
+        if self.token is not None:  # the SDK read $AIS_AUTHN_TOKEN itself: keep it out of pickles
+            changes["token_from_env"] = self.token == os.environ.get("AIS_AUTHN_TOKEN")
         if self.connect_timeout is not None:
             changes["connect_timeout"] = self.connect_timeout
         if self.read_timeout is not None:

@@ -27,10 +27,31 @@ from aisloader.errors import SampleError
 from aisloader.server import LocalCluster
 
 if TYPE_CHECKING:
+    import pytest
     from torch.utils.data import DataLoader
 
 FAST = ClientConfig(backoff_base=0.002, backoff_cap=0.02, retry_budget=30.0, read_timeout=10.0)
 """Default retry attempts, but short backoffs so fault storms stay fast."""
+
+
+AIS_ENV = (
+    *("AIS_ENDPOINT", "AIS_CLIENT_CA", "AIS_CRT", "AIS_CRT_KEY", "AIS_AUTHN_TOKEN"),
+    *("AIS_AUTHN_TOKEN_FILE", "AIS_SKIP_VERIFY_CRT", "AIS_SKIP_VERIFY"),
+    *("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"),  # requests prefers them to the SDK's ca_cert
+)
+"""Every variable that points a client at a cluster or gives it credentials."""
+
+
+def client_env_of(cluster: LocalCluster, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Point the environment at ``cluster`` alone: every `AIS_ENV` variable cleared (``HOME``
+    too, so no default token file is read), then `LocalCluster.client_env` set; returned."""
+    for name in AIS_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", "/nonexistent-home")
+    values = cluster.client_env()
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    return values
 
 
 def blob(i: int, size: int = 700) -> bytes:

@@ -11,6 +11,9 @@ Inline ETL: ``GET /v1/objects/b/o?etl_name=NAME[&etl_args=ARGS]`` answers the ob
 Map (imports point down this list; ``nodes`` never imports ``batch``)::
 
     cluster.py     LocalCluster: starts one aiohttp app per node and wires the handlers below
+    clusterdata.py ClusterData: LocalCluster's direct API (buckets, objects, faults, ETL, stats)
+    sites.py       Sites: one runner per node, node stop/restart, the loop thread, fork hygiene
+    tls.py         TlsFiles, a throwaway CA + server/client certificates, the server context
     cli.py         ``python -m aisloader serve``
     batch/         get-batch (``/v1/ml/moss``), a feature plugged onto the nodes:
       proxy.py       BatchProxyHandlers: validate, pick the designated target, 307
@@ -26,7 +29,7 @@ Map (imports point down this list; ``nodes`` never imports ``batch``)::
       target.py      TargetHandlers: object GET (range, archive member, ETL), HEAD, PUT, DELETE
       etl.py         inline ETL on GET: pick the ETL a request names, run it, send the output
       listing.py     one list-objects page, msgpack or JSON
-      app.py         NodeMiddleware (counters, faults, AIS errors), CommonHandlers, make_app
+      app.py         NodeMiddleware (AuthN, counters, faults, AIS errors), CommonHandlers, make_app
       delivery.py    sending bodies: one write, sendfile, or with a body fault
       state.py       Node, Shared (store, caches, fault engine, ETL registry, counters), the smap
     store.py       buckets and objects as files under one root; per-object metadata
@@ -45,5 +48,6 @@ from __future__ import annotations
 from aisloader.server.cluster import LocalCluster
 from aisloader.server.etl import EtlArgsError
 from aisloader.server.faults import Fault
+from aisloader.server.tls import TlsFiles
 
-__all__ = ["EtlArgsError", "Fault", "LocalCluster"]
+__all__ = ["EtlArgsError", "Fault", "LocalCluster", "TlsFiles"]

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shlex
 import signal
 import sys
 
 from aisloader.server.cluster import LocalCluster
+from aisloader.server.tls import TlsFiles, make_pki
 
 __all__ = ["main"]
 
@@ -42,7 +44,31 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="answer get-batch (/v1/ml/moss) with 501 ErrNotImpl",
     )
+    tls = p.add_argument_group("TLS and AuthN (test material: a throwaway CA)")
+    tls.add_argument("--https", action="store_true", help="serve https with a generated CA")
+    tls.add_argument(
+        "--tls-dir",
+        help="write the CA, server and client certificates here (kept); default: a temp dir",
+    )
+    tls.add_argument(
+        "--client-certs",
+        action="store_true",
+        help="require client certificates signed by the CA (mTLS; AIS_CRT/AIS_CRT_KEY)",
+    )
+    tls.add_argument(
+        "--auth-token",
+        metavar="TOKEN",
+        help="require 'Authorization: Bearer TOKEN' at the proxy (401 otherwise)",
+    )
     return p
+
+
+def _https(args: argparse.Namespace) -> bool | TlsFiles:
+    if args.tls_dir and not args.https:
+        raise ValueError("--tls-dir needs --https")
+    if args.client_certs and not args.https:
+        raise ValueError("--client-certs needs --https")
+    return make_pki(args.tls_dir, args.host) if args.tls_dir else args.https
 
 
 async def _serve(cluster: LocalCluster) -> None:
@@ -55,6 +81,8 @@ async def _serve(cluster: LocalCluster) -> None:
         for url in cluster.target_endpoints:
             print(f"target {url}", file=sys.stderr, flush=True)
         print(f"root {cluster.root}", file=sys.stderr, flush=True)
+        for name, value in cluster.client_env().items():
+            print(f"export {name}={shlex.quote(value)}", file=sys.stderr, flush=True)
         await stop.wait()
 
 
@@ -69,8 +97,11 @@ def main(argv: list[str]) -> int:
             args.port,
             seed=args.seed,
             get_batch=not args.no_get_batch,
+            https=_https(args),
+            client_certs=args.client_certs,
+            auth_token=args.auth_token,
         )
-    except (ValueError, OSError) as e:
+    except (ValueError, OSError, RuntimeError) as e:
         print(f"serve: {e}", file=sys.stderr)
         return 2
     try:

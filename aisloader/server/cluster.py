@@ -9,13 +9,12 @@ state and one get-batch `BatchState`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import shutil
+import ssl
 import tempfile
 import threading
-import weakref
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Coroutine
 from pathlib import Path
 from types import TracebackType
 
@@ -26,48 +25,21 @@ from aisloader.server.batch.proxy import BatchProxyHandlers
 from aisloader.server.batch.routing import BatchState
 from aisloader.server.batch.target import BatchTargetHandlers
 from aisloader.server.batch.work import WorkRegistry
-from aisloader.server.faults import Fault
-from aisloader.server.names import BucketId, parse_bucket
+from aisloader.server.clusterdata import ClusterData
 from aisloader.server.nodes.app import make_app
 from aisloader.server.nodes.proxy import AdminHandlers, ProxyHandlers
 from aisloader.server.nodes.state import Node, Shared
 from aisloader.server.nodes.target import TargetHandlers
+from aisloader.server.sites import Sites, run_loop
 from aisloader.server.store import Store
+from aisloader.server.tls import TlsFiles, make_pki, server_context
 
 __all__ = ["LocalCluster"]
 
-_BACKLOG = 1024
 _START_TIMEOUT = 30.0
-_LOOPS: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
-_CLUSTERS: weakref.WeakSet[LocalCluster] = weakref.WeakSet()
 
 
-def _after_fork_in_child() -> None:
-    """In a forked child (e.g. a DataLoader worker), the emulator is a dead copy.
-
-    Its server tasks will never run: do not report them as "destroyed but pending" at exit.
-    Its sockets must not outlive the parent's: a listening socket the child still holds keeps
-    the port accepting connections nobody answers after the parent stops the cluster (clients
-    then wait for a read timeout instead of being refused). Each socket's descriptor is pointed
-    at /dev/null: the parent's socket is untouched, and nothing in the child can close a
-    descriptor number that something else reuses later.
-    """
-    for loop in list(_LOOPS):
-        for task in asyncio.all_tasks(loop):
-            task._log_destroy_pending = False  # type: ignore[attr-defined]
-    fds = {fd for cluster in list(_CLUSTERS) for fd in cluster._socket_fds()}
-    if fds:
-        null = os.open(os.devnull, os.O_RDWR)
-        for fd in fds:
-            with contextlib.suppress(OSError):
-                os.dup2(null, fd)
-        os.close(null)
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-class LocalCluster:
+class LocalCluster(ClusterData):
     """An embedded AIS-compatible cluster for tests and benchmarks.
 
     Use ``with LocalCluster() as c:`` (own event loop in a background thread) or
@@ -92,8 +64,17 @@ class LocalCluster:
     smap does not change, so the proxy still redirects to a stopped target and clients see
     refused connections until it is back.
 
+    TLS and AuthN: ``https=True`` serves every node over https with a throwaway CA made for
+    the cluster (``tls``: its `TlsFiles`; pass your own `TlsFiles` instead to reuse them);
+    ``client_certs=True`` also demands a client certificate signed by that CA (mTLS).
+    ``auth_token`` turns AuthN on: the proxy answers 401 with AIS's error body unless a
+    request carries ``Authorization: Bearer <auth_token>`` (``/v1/health`` stays open), and
+    targets refuse object requests the proxy did not redirect (403, as AIS). `client_env`
+    gives a client's environment variables.
+
     Raises:
-        ValueError: when ``targets`` < 1.
+        ValueError: when ``targets`` < 1, or ``client_certs`` without ``https``.
+        RuntimeError: ``https`` without the ``cryptography`` package (``aisloader[tls]``).
     """
 
     def __init__(
@@ -105,23 +86,38 @@ class LocalCluster:
         *,
         seed: int = 0,
         get_batch: bool = True,
+        https: bool | TlsFiles = False,
+        client_certs: bool = False,
+        auth_token: str | None = None,
     ) -> None:
         if targets < 1:
             raise ValueError(f"a cluster needs at least one target, got {targets}")
+        if client_certs and not https:
+            raise ValueError("client_certs=True needs https")
         self._owned_root = root is None
         self.root = Path(tempfile.mkdtemp(prefix="aisloader-emu-") if root is None else root)
         self.host, self.port, self.seed = host, port, seed
+        self._owned_tls: Path | None = None
+        self.tls = self._tls_files(https)
+        tls = server_context(self.tls, client_certs) if self.tls is not None else None
         proxy = Node(hrw.make_daemon_id("p", seed, 0), "proxy")
         tnodes = [Node(hrw.make_daemon_id("t", seed, i), "target") for i in range(targets)]
-        self._shared = Shared(Store(self.root), proxy, tnodes, seed)
+        self._shared = Shared(Store(self.root), proxy, tnodes, seed, auth_token=auth_token)
         self._batch = BatchState(WorkRegistry(seed=seed), enabled=get_batch)
         self.endpoint = ""
         self.target_endpoints: list[str] = []
-        self._runners: list[web.AppRunner] = []
-        self._stopped: dict[int, web.AppRunner] = {}  # target index → its closed runner
+        self._sites = Sites(host, tls)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        _CLUSTERS.add(self)
+
+    def __repr__(self) -> str:
+        return f"LocalCluster({self.endpoint or 'not started'!r})"
+
+    def _tls_files(self, https: bool | TlsFiles) -> TlsFiles | None:
+        if isinstance(https, TlsFiles) or not https:
+            return https or None
+        self._owned_tls = Path(tempfile.mkdtemp(prefix="aisloader-tls-"))
+        return make_pki(self._owned_tls, self.host)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -130,9 +126,7 @@ class LocalCluster:
         nodes = [(sh.proxy, self.port), *((t, 0) for t in sh.targets)]
         try:
             for node, port in nodes:
-                runner = await self._serve(node, port)
-                self._runners.append(runner)
-                node.url = _url(self.host, runner.addresses[0][1])
+                node.url = self._sites.url(await self._sites.add(self._app(node), port))
         except BaseException:
             await self._astop()
             raise
@@ -140,17 +134,8 @@ class LocalCluster:
         self.endpoint = sh.proxy.url
         self.target_endpoints = [t.url for t in sh.targets]
 
-    async def _serve(self, node: Node, port: int) -> web.AppRunner:
-        runner = web.AppRunner(
-            make_app(self._shared, node, self._routes(node)), access_log=None, shutdown_timeout=1.0
-        )
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, self.host, port, backlog=_BACKLOG).start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        return runner
+    def _app(self, node: Node) -> web.Application:
+        return make_app(self._shared, node, self._routes(node))
 
     def _routes(self, node: Node) -> list[web.RouteDef]:
         sh, batch = self._shared, self._batch
@@ -163,11 +148,7 @@ class LocalCluster:
         return [*TargetHandlers(sh, node).routes(), *BatchTargetHandlers(sh, node, batch).routes()]
 
     async def _astop(self) -> None:
-        runners, self._runners = self._runners, []
-        stopped, self._stopped = list(self._stopped.values()), {}
-        for runner in reversed(runners):
-            if runner not in stopped:  # a stopped target's runner is cleaned up already
-                await runner.cleanup()
+        await self._sites.stop_all()
         if self._thread is not None:  # our own loop: end every connection handler it still has
             current = asyncio.current_task()
             leftovers = [t for t in asyncio.all_tasks() if t is not current]
@@ -195,10 +176,9 @@ class LocalCluster:
         if self._thread is not None:
             raise RuntimeError("LocalCluster is already started")
         loop = asyncio.new_event_loop()
-        thread = threading.Thread(target=_run_loop, args=(loop,), name="aisloader-emu", daemon=True)
+        thread = threading.Thread(target=run_loop, args=(loop,), name="aisloader-emu", daemon=True)
         thread.start()
         self._loop, self._thread = loop, thread
-        _LOOPS.add(loop)
         try:
             asyncio.run_coroutine_threadsafe(self._astart(), loop).result(_START_TIMEOUT)
         except BaseException:
@@ -224,6 +204,8 @@ class LocalCluster:
     def _remove_owned_root(self) -> None:
         if self._owned_root:
             shutil.rmtree(self.root, ignore_errors=True)
+        if self._owned_tls is not None:
+            shutil.rmtree(self._owned_tls, ignore_errors=True)
 
     def __enter__(self) -> LocalCluster:
         return self.start()
@@ -232,20 +214,6 @@ class LocalCluster:
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
-
-    def _socket_fds(self) -> set[int]:
-        """Descriptors of every listening and open socket (for the fork hook; never raises)."""
-        fds: set[int] = set()
-        with contextlib.suppress(Exception):  # a copy taken mid-update: keep what was read
-            for runner in list(self._runners):
-                for site in list(runner.sites):
-                    server = getattr(site, "_server", None)  # aiohttp keeps no public handle
-                    fds.update(sock.fileno() for sock in getattr(server, "sockets", ()))
-                handler = runner.server
-                for conn in list(handler.connections) if handler is not None else []:
-                    sock = conn.transport.get_extra_info("socket") if conn.transport else None
-                    fds.add(sock.fileno() if sock is not None else -1)
-        return {fd for fd in fds if fd >= 0}
 
     # ------------------------------------------------------------------ node restarts
 
@@ -283,7 +251,7 @@ class LocalCluster:
 
     def _on_loop(self, coro: Coroutine[object, object, None]) -> None:
         loop = self._loop
-        if loop is None or not self._runners:
+        if loop is None or not self._sites.runners:
             coro.close()
             raise RuntimeError("LocalCluster is not started (use start() or `with`)")
         asyncio.run_coroutine_threadsafe(coro, loop).result(_START_TIMEOUT)
@@ -294,110 +262,20 @@ class LocalCluster:
         return index + 1  # the proxy is runner 0
 
     async def _astop_target(self, index: int) -> None:
-        slot = self._target_slot(index)
-        if index in self._stopped:
-            raise RuntimeError(f"target {index} is already stopped")
-        runner = self._runners[slot]
-        self._stopped[index] = runner
-        for site in list(runner.sites):  # stop listening
-            await site.stop()
-        if runner.server is not None:  # cut every connection, as a crashed daemon would
-            for conn in list(runner.server.connections):
-                if conn.transport is not None:
-                    conn.transport.abort()
-        await runner.cleanup()
+        await self._sites.stop(self._target_slot(index), f"target {index}")
 
     async def _astart_target(self, index: int) -> None:
-        slot = self._target_slot(index)
-        if index not in self._stopped:
-            raise RuntimeError(f"target {index} is not stopped")
-        node = self._shared.targets[index]
+        slot, node = self._target_slot(index), self._shared.targets[index]
         port = int(node.url.rpartition(":")[2])
-        self._runners[slot] = await self._serve(node, port)
-        del self._stopped[index]
+        await self._sites.start(slot, self._app(node), port, f"target {index}")
 
-    # ------------------------------------------------------------------ direct API
-
-    def create_bucket(self, name: str, provider: str = "ais") -> None:
-        """Create a bucket directly (thread-safe; no error when it exists).
-
-        Raises:
-            ValueError: for an invalid bucket name or provider.
-        """
-        self._shared.store.create_bucket(_bucket(name, provider))
-
-    def put_object(self, bucket: str, name: str, data: bytes, provider: str = "ais") -> None:
-        """Write an object straight to storage, creating the bucket (thread-safe).
-
-        Raises:
-            ValueError: for an invalid bucket or object name, or a name conflict.
-        """
-        b = _bucket(bucket, provider)
-        store = self._shared.store
-        store.create_bucket(b)
-        try:
-            store.put_bytes(b, name, data)
-        except Exception as e:
-            raise ValueError(str(e)) from e
-
-    def set_faults(self, faults: Sequence[Fault], seed: int = 0) -> None:
-        """Replace the fault rules (thread-safe; takes effect for the next request)."""
-        self._shared.faults.set(faults, seed)
-
-    def clear_faults(self) -> None:
-        """Remove all fault rules."""
-        self._shared.faults.clear()
-
-    def register_etl(self, name: str, fn: Callable[[bytes, str | None], bytes]) -> None:
-        """Register ``fn`` as the ETL ``name`` on every node (thread-safe, also while serving).
-
-        ``fn(data, etl_args)`` gets the whole object (or archive member) and the raw
-        ``etl_args`` query value (None when absent) and returns the bytes to send. It runs in a
-        worker thread, possibly several calls at once. Raising
-        `aisloader.server.EtlArgsError` answers 400; any other exception answers 500.
-
-        Names are 1 to 32 characters of ``[a-z0-9-]``, not starting with ``-`` (AIS also
-        wants at least 6; the built-ins ``echo``, ``upper``, ``md5``, ``prefix`` are shorter).
-
-        Raises:
-            ValueError: for an invalid name, or one already registered (built-ins included).
-            TypeError: when ``fn`` is not callable.
-        """
-        self._shared.etls.register(name, fn)
-
-    def unregister_etl(self, name: str) -> None:
-        """Remove the ETL ``name`` (a built-in too); GETs naming it then answer 404.
-
-        Raises:
-            KeyError: when no ETL of that name is registered.
-        """
-        self._shared.etls.unregister(name)
-
-    def stats(self) -> dict[str, int]:
-        """Counters: ``{role}.{METHOD}`` requests, ``proxy.redirects``, ``faults.{kind}``,
-        ``etl.calls`` (transforms applied) and ``etl.errors`` (ETL calls that failed)."""
-        out = {"etl.calls": 0, "etl.errors": 0} | self._shared.stats.snapshot()
-        snap = self._shared.faults.snapshot()
-        out |= {f"faults.{k}": v for k, v in snap["injected_by_kind"].items()}
-        return out
-
-
-def _bucket(name: str, provider: str) -> BucketId:
-    try:
-        return parse_bucket(name, provider)
-    except Exception as e:
-        raise ValueError(str(e)) from e
-
-
-def _url(host: str, port: int) -> str:
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-
-
-def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
-    asyncio.set_event_loop(loop)
-    try:
-        loop.run_forever()
-    finally:
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.run_until_complete(loop.shutdown_default_executor())
-        loop.close()
+    def client_env(self) -> dict[str, str]:
+        """The environment a client of this (started) cluster needs: ``AIS_ENDPOINT``, and
+        with TLS ``AIS_CLIENT_CA`` plus, for client certificates, ``AIS_CRT``/``AIS_CRT_KEY``.
+        The token, if any, is not in it: it is the caller's to pass (``AIS_AUTHN_TOKEN``)."""
+        env = {"AIS_ENDPOINT": self.endpoint}
+        if self.tls is not None:
+            env["AIS_CLIENT_CA"] = self.tls.ca
+            if self._sites.tls is not None and self._sites.tls.verify_mode == ssl.CERT_REQUIRED:
+                env |= {"AIS_CRT": self.tls.client_cert, "AIS_CRT_KEY": self.tls.client_key}
+        return env

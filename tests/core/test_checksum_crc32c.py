@@ -20,7 +20,6 @@ from aisloader.core.client import AsyncClient
 from aisloader.core.http.checksum import Verifier, supported
 from aisloader.errors import ChecksumMismatch
 from aisloader.server import LocalCluster
-from aisloader.server.names import parse_bucket
 
 VERIFY = dataclasses.replace(FAST, verify_checksums=True, retry_attempts=4)
 _KEPT = ("Ais-Checksum-Type", "Ais-Checksum-Value", "Ais-Version", "Ais-Atime", "Content-Type")
@@ -51,7 +50,7 @@ class Flipper:
 @pytest.fixture
 def crc_bucket(cluster: LocalCluster, bucket: str) -> str:
     # No public route sets bucket props on the emulator: set the type on its store directly.
-    cluster._shared.store.set_checksum_type(parse_bucket(bucket, "ais"), "crc32c")
+    cluster.set_checksum_type(bucket, "crc32c")
     return bucket
 
 
@@ -104,7 +103,7 @@ async def test_crc32c_lazy_for_existing_object(cluster: LocalCluster, bucket: st
     async with AsyncClient(cluster.endpoint, config=VERIFY) as c:
         await c.put(f"ais://{bucket}/o", data)
         assert (await c.head(f"ais://{bucket}/o")).checksum_type == "xxhash"
-        cluster._shared.store.set_checksum_type(parse_bucket(bucket, "ais"), "crc32c")
+        cluster.set_checksum_type(bucket, "crc32c")
         props = await c.head(f"ais://{bucket}/o")
         assert props.checksum_value == f"{google_crc32c.value(data):08x}"
         assert await c.get(f"ais://{bucket}/o") == data

@@ -65,7 +65,7 @@ def test_config_from_env(tmp_path: Path) -> None:
         True,
     )
     assert ClientConfig.from_env({"AIS_SKIP_VERIFY": "0"}).skip_verify is False
-    assert pickle.loads(pickle.dumps(cfg)) == cfg
+    assert pickle.loads(pickle.dumps(cfg.replace(token="explicit"))).token == "explicit"
     token_file = tmp_path / "auth.token"
     token_file.write_text('{"token": "from-file"}')
     assert ClientConfig.from_env({"AIS_AUTHN_TOKEN_FILE": str(token_file)}).token == "from-file"
@@ -75,6 +75,27 @@ def test_config_from_env(tmp_path: Path) -> None:
         ClientConfig.from_env({"AIS_READ_TIMEOUT": "soon"})
     with pytest.raises(ConfigError, match="window"):
         ClientConfig(window=0)
+
+
+def test_env_token_is_read_again_not_pickled(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("AIS_AUTHN_TOKEN", "from-env")
+    cfg = ClientConfig.from_env(window=3)
+    assert (cfg.token, cfg.token_from_env) == ("from-env", True)
+    raw = pickle.dumps(cfg)
+    assert b"from-env" not in raw
+    assert pickle.loads(raw) == cfg  # read again where it is unpickled
+    monkeypatch.setenv("AIS_AUTHN_TOKEN", "rotated")
+    assert (pickle.loads(raw).token, pickle.loads(raw).window) == ("rotated", 3)
+    monkeypatch.delenv("AIS_AUTHN_TOKEN")
+    monkeypatch.setenv("AIS_AUTHN_TOKEN_FILE", str(tmp_path / "auth.token"))
+    (tmp_path / "auth.token").write_text('{"token": "from-file"}')
+    assert pickle.loads(raw).token == "from-file"
+    explicit = ClientConfig.from_env(token="passed")  # the caller's own: pickled as given
+    assert not explicit.token_from_env
+    assert pickle.loads(pickle.dumps(explicit)).token == "passed"
+    assert not cfg.replace(token="new").token_from_env
 
 
 def test_endpoint_from_env(monkeypatch: pytest.MonkeyPatch) -> None:

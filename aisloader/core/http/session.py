@@ -20,6 +20,7 @@ from aisloader.config import ClientConfig
 from aisloader.core.http.direct import Direct
 from aisloader.core.http.payload import Payload
 from aisloader.core.http.retry import RETRY_STATUSES, Attempts, RetryPolicy, Stats
+from aisloader.core.http.tlscheck import disconnect_hint, tls_failure
 from aisloader.core.http.wire import decode_error
 from aisloader.errors import AISError, ConfigError, TransportError, error_from_response
 
@@ -87,11 +88,13 @@ def nothing_listening(
     return err
 
 
-def transport_error(exc: BaseException, about: str, attempts: int) -> TransportError:
+def transport_error(
+    exc: BaseException, about: str, attempts: int, hint: str = ""
+) -> TransportError:
     """The :class:`TransportError` for an aiohttp/OS failure (chain it with ``from``)."""
     kind = type(exc).__name__
     text = f"{about}: network failure ({kind}: {exc})" if str(exc) else f"{about}: {kind}"
-    err = TransportError(text, url=about, attempts=attempts)
+    err = TransportError(text + hint, url=about, attempts=attempts)
     err.__cause__ = exc
     return err
 
@@ -164,6 +167,9 @@ class Http:
     async def _network_failure(self, exc: BaseException, req: Request, attempts: Attempts) -> None:
         """Wait for the next attempt, or raise: a refused endpoint is reported after
         :data:`REFUSED_GRACE` seconds; resets and timeouts use the whole retry budget."""
+        tls = tls_failure(exc, self.endpoint, req.about)
+        if tls is not None:
+            raise tls
         if refused(exc, self.endpoint):
             err = nothing_listening(exc, self.endpoint, req.about, attempts.number)
             if attempts.elapsed >= REFUSED_GRACE:
@@ -171,7 +177,8 @@ class Http:
                 raise err
             await _again(attempts, req, err)
             return
-        await _again(attempts, req, transport_error(exc, req.about, attempts.number))
+        hint = disconnect_hint(exc, self.endpoint, self.config)
+        await _again(attempts, req, transport_error(exc, req.about, attempts.number, hint))
 
     async def fetch(self, req: Request) -> tuple[aiohttp.ClientResponse, bytes]:
         """Send ``req`` and read its whole (small) body, retrying cut-short bodies.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -24,7 +25,7 @@ from aisloader.server.names import BucketId, parse_bucket
 from aisloader.server.nodes.delivery import CURRENT_FAULT, Body, abort_connection, send_body
 from aisloader.server.nodes.state import Node, Shared, snode
 
-__all__ = ["CommonHandlers", "NodeMiddleware", "bucket_of", "make_app"]
+__all__ = ["CommonHandlers", "NodeMiddleware", "bucket_of", "check_access", "make_app"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _log = logging.getLogger("aisloader.server")
@@ -40,6 +41,29 @@ def bucket_of(request: web.Request) -> BucketId:
     """
     q = request.query
     return parse_bucket(request.match_info["bucket"], q.get("provider", ""), q.get("namespace", ""))
+
+
+def check_access(request: web.Request, token: str, node: Node) -> None:
+    """AuthN as AIS does it: the proxy checks the bearer token (health is open to all);
+    a target serves objects only to requests the proxy redirected (the redirect marker).
+
+    Raises:
+        EmuError: 401 for a missing or wrong token at the proxy, 403 for direct target access.
+    """
+    if node.role == "proxy":
+        if request.path == "/v1/health":
+            return
+        scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+        if not value:
+            raise EmuError(401, f"{node.label}: token required")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            value.encode(errors="replace"), token.encode()
+        ):
+            raise EmuError(401, f"{node.label}: invalid token")
+    elif request.path.startswith("/v1/objects/") and not (
+        "pid" in request.query and "utm" in request.query
+    ):
+        raise EmuError(403, f"{node.label}: direct target access denied")
 
 
 def _answer_started(request: web.Request) -> bool:
@@ -67,6 +91,8 @@ class NodeMiddleware:
         shared, label = self._shared, self._node.label
         shared.stats.incr(f"{self._node.role}.{request.method}")
         try:
+            if shared.auth_token is not None:
+                check_access(request, shared.auth_token, self._node)
             if shared.faults.active and not request.path.startswith("/v1/_emu/"):
                 return await self._with_faults(request, handler)
             return await handler(request)

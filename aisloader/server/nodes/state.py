@@ -75,6 +75,7 @@ class Shared:
     stats: Stats = field(default_factory=Stats)
     started_ns: int = field(default_factory=time.time_ns)
     smap_json: bytes = b"{}"
+    auth_token: str | None = field(default=None, repr=False)  # bearer token the proxy wants
 
     def owner(self, b: BucketId, obj: str) -> Node:
         """The HRW owner of ``obj`` in ``b``."""
@@ -97,7 +98,7 @@ class Shared:
 
 def snode(n: Node) -> dict[str, object]:
     """The smap's ``Snode`` of ``n`` (protocol doc 2.2); every network is the public one."""
-    host, _, port = n.url.removeprefix("http://").rpartition(":")
+    host, _, port = n.url.partition("://")[2].rpartition(":")
     net = {"node_ip_addr": host.strip("[]"), "daemon_port": port, "direct_url": n.url}
     return {
         "public_net": net,
