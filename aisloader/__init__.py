@@ -17,6 +17,7 @@ from aisloader.errors import (
     ConfigError,
     ObjectNotFound,
     ShardFormatError,
+    SkipNeedsBatches,
     TransportError,
 )
 from aisloader.ledger import Ledger
@@ -39,6 +40,7 @@ __all__ = [
     "ObjectStream",
     "ShardFormatError",
     "SkipBudgetExceeded",
+    "SkipNeedsBatches",
     "TransportError",
     "is_padding",
     "merge_states",

@@ -4,7 +4,8 @@ Split by what the caller does next::
 
     AISLoaderError
     ├── ConfigError            bad configuration or arguments: fix the call, do not retry
-    │   └── ResumeError        a resume state that does not fit this dataset or layout
+    │   ├── ResumeError        a resume state that does not fit this dataset or layout
+    │   └── SkipNeedsBatches   on_error="skip" met an unreadable object read by one index
     ├── TransportError         network failure after the retry budget was spent (retryable later)
     ├── AISError               the cluster answered with an error status (status, tcode, url)
     │   ├── NotFound
@@ -34,7 +35,8 @@ free-text value is written as it is unless it could be misread (not printable, a
 or it holds the words that follow it), then as a Python string literal. ``cls(text)`` reads the
 fields from ``text`` when it is one line, else from the last ``module.Class: <line>`` line of
 the traceback (notes follow it), and takes a line only if rendering what it read gives the line
-back exactly; other text leaves the fields unknown (0, "", -1) and becomes the free-text field.
+back exactly; other text leaves the fields unknown (0, "", -1) and becomes the free-text field
+(the line formats and these rules: :mod:`aisloader._errtext`).
 ``args`` is that one text, so pickling is plain ``BaseException`` (args, then ``__dict__``):
 fields and notes come back as they were. A registry keyed by message cannot work (torch writes
 the text in the worker process). No class may have a class attribute ``message``: torch would
@@ -43,11 +45,9 @@ then call ``exc_type(message=text)``.
 
 from __future__ import annotations
 
-import re
+import functools
 
-from aisloader._errtext import QUOTED as _QUOTED
-from aisloader._errtext import parse as _parse
-from aisloader._errtext import put as _put
+from aisloader import _errtext as _text
 
 __all__ = [
     "AISError",
@@ -67,27 +67,11 @@ __all__ = [
     "SampleError",
     "ServiceUnavailable",
     "ShardFormatError",
+    "SkipNeedsBatches",
     "Throttled",
     "TransportError",
     "error_from_response",
 ]
-
-_CORRUPT = ": corrupt or truncated archive"
-_ADVICE = "Re-create the shard, or use the 'skip' error policy to skip bad shards."
-_AIS_LINE = (
-    rf"(?P<url>{_QUOTED}|.*?): HTTP (?P<status>\d+)(?: \((?P<tcode>{_QUOTED}|[^)]*)\))?"
-    r"(?:: (?P<message>.*))?"
-)
-_AIS_FIELDS = {"status": 0, "tcode": "", "url": "", "message": ""}
-_SHARD_LINE = (
-    rf"(?P<shard>{_QUOTED}|.*?){_CORRUPT}(?: at byte (?P<offset>\d+))?(?:: (?P<reason>.*))?"
-    + re.escape(f". {_ADVICE}")
-)
-_SHARD_FIELDS = {"shard": "", "offset": -1, "reason": ""}
-_TRANSPORT_LINE = (
-    rf"(?P<message>.*?)(?: \(attempt (?P<attempts>\d+) on (?P<url>{_QUOTED}|[^()]*)\))?"
-)
-_TRANSPORT_FIELDS = {"message": "", "url": "", "attempts": 0}
 
 
 class AISLoaderError(Exception):
@@ -101,6 +85,13 @@ class ConfigError(AISLoaderError, ValueError):
 class ResumeError(ConfigError):
     """A resume state that this dataset cannot continue from (another dataset, listing,
     order or layout); the message says which and what to do."""
+
+
+class SkipNeedsBatches(ConfigError):
+    """A map-style dataset with ``on_error="skip"`` could not read the object of a single
+    index: only a batch (``__getitems__``, which a DataLoader with ``batch_size`` calls) can
+    leave an object out; one index has nothing to return in its place. The object's own error
+    is the ``__cause__``."""
 
 
 class TransportError(AISLoaderError):
@@ -118,17 +109,13 @@ class TransportError(AISLoaderError):
     def _setup(self, message: str, url: str, attempts: int) -> str:
         """Set the fields (parsed from a bare text, module docs); return the text."""
         if not (url or attempts):  # TransportError(text): the text is kept as it is
-            parsed = _parse(type(self), message, _TRANSPORT_LINE, _TRANSPORT_FIELDS, _net_text)
+            line, fields = _text.TRANSPORT_LINE, _text.TRANSPORT_FIELDS
+            parsed = _text.parse(type(self), message, line, fields, _text.net_text)
             if parsed is not None:
                 self.message, self.url, self.attempts = parsed
                 return message
         self.message, self.url, self.attempts = message, url, attempts
-        return _net_text(message, url, attempts)
-
-
-def _net_text(message: str, url: str, attempts: int) -> str:
-    text = _put(message)
-    return f"{text} (attempt {attempts} on {_put(url, '(', ')')})" if url or attempts else text
+        return _text.net_text(message, url, attempts)
 
 
 class AISError(AISLoaderError):
@@ -152,19 +139,12 @@ class AISError(AISLoaderError):
         """Set the fields (parsed when ``status`` is a text, module docs); return the text."""
         if isinstance(status, str):
             hint = self.hint()
-            line = _AIS_LINE + (re.escape(f". {hint}") if hint else "")
-            parsed = _parse(type(self), status, line, _AIS_FIELDS, self._text)
+            render = functools.partial(_text.ais_text, hint=hint)
+            parsed = _text.parse(type(self), status, _text.ais_line(hint), _text.AIS_FIELDS, render)
             self.status, self.tcode, self.url, self.message = parsed or (0, "", "", status)
             return status
         self.status, self.tcode, self.url, self.message = status, tcode, url, message
-        return self._text(status, tcode, url, message)
-
-    def _text(self, status: int, tcode: str, url: str, message: str) -> str:
-        text = f"{_put(url, ': HTTP ')}: HTTP {status}"
-        text += f" ({_put(tcode, ')')})" if tcode else ""
-        text += f": {_put(message)}" if message else ""
-        hint = self.hint()
-        return f"{text}. {hint}" if hint else text
+        return _text.ais_text(status, tcode, url, message, self.hint())
 
     def hint(self) -> str:
         """What the user can do about it ('' when nothing useful can be said)."""
@@ -245,18 +225,13 @@ class ShardFormatError(DataError):
 
     def __init__(self, shard: str, offset: int = -1, reason: str = "") -> None:
         if offset < 0 and not reason:  # ShardFormatError(text): a rebuild (module docs)
-            fields = _parse(type(self), shard, _SHARD_LINE, _SHARD_FIELDS, _shard_text)
+            line, names = _text.SHARD_LINE, _text.SHARD_FIELDS
+            fields = _text.parse(type(self), shard, line, names, _text.shard_text)
             self.shard, self.offset, self.reason = fields or ("", -1, shard)
             super().__init__(shard)
             return
         self.shard, self.offset, self.reason = shard, offset, reason
-        super().__init__(_shard_text(shard, offset, reason))
-
-
-def _shard_text(shard: str, offset: int, reason: str) -> str:
-    at = f" at byte {offset}" if offset >= 0 else ""
-    why = f": {_put(reason)}" if reason else ""
-    return f"{_put(shard, _CORRUPT)}{_CORRUPT}{at}{why}. {_ADVICE}"
+        super().__init__(_text.shard_text(shard, offset, reason))
 
 
 class SampleError(DataError):

@@ -115,6 +115,28 @@ def load(dataset: Any, workers: int = 0, method: str | None = None, **kw: Any) -
     return [sample for batch in data_loader(dataset, workers, method, **kw) for sample in batch]
 
 
+def batches_then_error(
+    dataset: Any, workers: int = 0, method: str | None = None, **kw: Any
+) -> tuple[list[list[Any]], Exception]:
+    """The batches one pass delivered before its error, and the error, detached from the
+    DataLoader's frames.
+
+    The DataLoader iterator is released before returning: a traceback that keeps it alive
+    delays its worker shutdown (torch joins each worker with a 5 s timeout then).
+    """
+    kw.setdefault("batch_size", 4)
+    batches: list[list[Any]] = []
+    it = iter(data_loader(dataset, workers, method, **kw))
+    try:
+        for batch in it:
+            batches.append(batch)
+    except Exception as exc:
+        return batches, exc.with_traceback(None)
+    finally:
+        del it
+    raise AssertionError("the pass ended without an error")
+
+
 def until_error(fn: Callable[[], Iterable[Any]]) -> tuple[list[Any], bool]:
     """Items ``fn()`` produced until its end or a format error, and whether it ended in one."""
     out: list[Any] = []

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import os
 from collections.abc import AsyncIterator, Callable, Generator
 from typing import Any, TypeVar
 
@@ -59,6 +60,7 @@ def _consume(
     send, receive = portal.call(_open_stream, max_queue)
     tasks: list[asyncio.Task[Any]] = []
     producer = portal.start_task_soon(_produce, factory, send, tasks)
+    pid = os.getpid()
     try:
         while True:
             for item in runtime.wait(portal.start_task_soon(_receive_batch, receive)):
@@ -68,7 +70,10 @@ def _consume(
                     return
                 yield item
     finally:
-        _stop_producer(portal, producer, receive, tasks)
+        # A forked child that collects an inherited iterator must not wait on the parent's
+        # loop thread: it does not exist in the child (the wait would hang for ever).
+        if os.getpid() == pid:
+            _stop_producer(portal, producer, receive, tasks)
 
 
 def _stop_producer(

@@ -16,7 +16,15 @@ from typing import Any, Literal, cast
 
 import xxhash
 
-__all__ = ["BODY_KINDS", "Fault", "FaultEngine", "fault_key", "parse_faults_body"]
+__all__ = [
+    "BODY_KINDS",
+    "Fault",
+    "FaultEngine",
+    "fault_key",
+    "fault_mix",
+    "parse_faults_body",
+    "service_latency",
+]
 
 FaultKind = Literal["status", "reset", "truncate", "latency", "slow"]
 Hop = Literal["proxy", "target", "any"]
@@ -234,3 +242,32 @@ def parse_faults_body(body: Any) -> tuple[list[Fault], int]:
     if not all(isinstance(x, dict) for x in items):
         raise ValueError("each fault must be a JSON object")
     return [Fault.from_json(x) for x in items], seed
+
+
+def service_latency(seconds: float) -> list[Fault]:
+    """Rules that delay every target GET, object and get-batch alike, by ``seconds``: the
+    service time of a real node (disk and network), for realistic benchmarks. Requests are
+    delayed concurrently (no queueing), so it models latency, not a throughput cap.
+
+    Raises:
+        ValueError: ``seconds`` < 0.
+    """
+    return [
+        Fault("latency", every=1, delay=seconds, hop="target", path_prefix=prefix)
+        for prefix in ("/v1/objects/", "/v1/ml/moss")
+    ]
+
+
+def fault_mix(prefix: str = "/v1/") -> list[Fault]:
+    """A soak test's fault mix on every request under ``prefix`` (reads, listings, get-batch): ~3%
+    connection resets and 2% truncated bodies (every 33rd / 50th answer with a body, so each
+    kind fires in any run of at least 50 such answers), 5% 503 and 5% 429 on every request
+    (each hop of a redirected one), and 10 ms of latency on 10% of requests. The first rule
+    that fires wins."""
+    return [
+        Fault("reset", every=33, path_prefix=prefix),
+        Fault("truncate", every=50, path_prefix=prefix),
+        Fault("status", fraction=0.05, status=503, path_prefix=prefix),
+        Fault("status", fraction=0.05, status=429, path_prefix=prefix),
+        Fault("latency", fraction=0.10, delay=0.01, path_prefix=prefix),
+    ]

@@ -142,9 +142,8 @@ class EpochIterable(IterableDataset[Any]):
             return self._live.batches()
 
         lists = self._conn.iterate(produce)
-        bar = tqdm(
-            desc=f"part {part.index}/{part.count}", unit="sample", disable=not self._show_progress
-        )
+        off = None if self._show_progress else True  # None: shown only on a terminal
+        bar = tqdm(desc=f"part {part.index}/{part.count}", unit="sample", disable=off)
         padding = stream.padding_start(self._manifest) if self._manifest is not None else None
         size = stream.part_size(self._manifest) if self._manifest is not None else 0
         progress.skips = SkipLog(stream.skip_budget, size)

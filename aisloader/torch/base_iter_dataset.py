@@ -36,12 +36,14 @@ from aisloader.refs import ObjectRef
 from aisloader.torch._base import EpochIterable
 from aisloader.torch._conn import source_items
 from aisloader.torch._handles import ObjectHandle
+from aisloader.torch._sig import spelled_out
 
 __all__ = ["AISBaseIterDataset"]
 
 _HOOKS = ("_get_sample_iter_from_source", "_create_objects_iter")
 
 
+@spelled_out()
 class AISBaseIterDataset(EpochIterable):
     """Base for iterable datasets over AIS objects; override :meth:`make_sample` (ours), or
     ``__iter__`` / the plugin's hooks (see module docs).

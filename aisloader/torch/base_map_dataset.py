@@ -6,25 +6,41 @@ forked workers do not copy it page by page). ``__getitem__`` does one GET; ``__g
 hop. The plugin's subclass contract holds: ``self._obj_list`` / :meth:`get_obj_list` are
 indexable objects with ``.name``, ``.props.size`` and ``.get_reader().read_all()``, and a
 subclass that overrides ``__getitem__`` is called once per index, as the plugin does.
+
+**Skipping** (``on_error="skip"``, opt-in: the default raises, as the plugin does). A batch
+(``__getitems__``) leaves out each object that cannot be read — missing, corrupt, refused —
+and comes back shorter by it (empty if none could be read: a ``collate_fn`` must then accept
+an empty list, torch's default one does not); never silently: each skip is recorded
+(``skip_report()``: object, error, attempts) and logged as a warning (``aisloader.skips``).
+A single index (``dataset[i]``, or a DataLoader with ``batch_size=None``) has nothing to
+return in its place, so an unreadable object there raises
+:class:`~aisloader.errors.SkipNeedsBatches` (its cause is the object's error). The budget
+holds per pass of each process (the main one or a DataLoader worker): a pass is the next
+``share`` indices it reads, ``share = len(dataset) / (ranks × DataLoader workers)`` rounded
+up — one epoch's share under the usual samplers — and one skip past the budget raises
+``SkipBudgetExceeded`` with the report. Network failures and 5xx always raise.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from aisloader.config import ClientConfig
+from aisloader.core.batch.entry import BatchEntry
 from aisloader.core.listing.lister import build_manifest
 from aisloader.core.listing.manifest import Manifest, ManifestBuilder
 from aisloader.core.listing.sources import sources
-from aisloader.errors import ConfigError
+from aisloader.core.streams.skips import Skipped, check_policy, read_or_skipped, skippable
+from aisloader.errors import ConfigError, SkipNeedsBatches
 from aisloader.etl import Etl, EtlLike
 from aisloader.refs import Bucket, ObjectRef
 from aisloader.torch._conn import TorchConn, source_items
 from aisloader.torch._handles import ObjectHandle, ObjectHandles
+from aisloader.torch._skipping import Pass, needs_batches, pass_of, report_of
 
 __all__ = ["AISBaseMapDataset"]
 
@@ -50,12 +66,19 @@ class AISBaseMapDataset(Dataset[Any]):
         show_progress: show a tqdm bar while listing.
         use_batch_api: fetch each DataLoader batch (``__getitems__``) with one get-batch
             request instead of concurrent GETs (falls back to GETs on clusters without it).
+        on_error: ``"skip"`` leaves objects that cannot be read out of their batch and
+            records them (module docs); default ``"raise"``.
+        skip_budget: skips allowed per pass of a process: a count, or a fraction of its share
+            of the dataset (default 0.01; module docs).
 
     Raises:
         ConfigError: no source, a malformed source, no endpoint, SDK sources of two clusters,
-            or nothing matched.
+            nothing matched, or a bad ``on_error``/``skip_budget``.
         BucketNotFound: a bucket does not exist.
     """
+
+    _batch_reads: ClassVar[bool] = True
+    """A batch is read as one concurrent read of all its objects (else object by object)."""
 
     def __init__(
         self,
@@ -70,7 +93,12 @@ class AISBaseMapDataset(Dataset[Any]):
         manifest: Manifest | None = None,
         show_progress: bool = False,
         use_batch_api: bool = False,
+        on_error: Literal["raise", "skip"] = "raise",
+        skip_budget: float = 0.01,
     ) -> None:
+        check_policy(on_error, skip_budget)
+        self._on_error, self._skip_budget = on_error, skip_budget
+        self._pass: Pass | None = None  # this process's skips (on_error="skip")
         self._conn = TorchConn(endpoint, config, client, source_items(ais_source_list, prefix_map))
         self._etl = Etl.of(etl_name)
         self._ais_source_list = source_items(ais_source_list)
@@ -88,7 +116,8 @@ class AISBaseMapDataset(Dataset[Any]):
 
     def _list(self) -> Manifest:
         srcs = sources(self._ais_source_list, self._prefix_map)
-        with tqdm(desc="listing", unit="obj", disable=not self._show_progress) as bar:
+        off = None if self._show_progress else True  # None: shown only on a terminal
+        with tqdm(desc="listing", unit="obj", disable=off) as bar:
             page_size = self._conn.config.list_page_size or None
             return self._conn.run_short_lived(
                 lambda c: build_manifest(
@@ -124,16 +153,73 @@ class AISBaseMapDataset(Dataset[Any]):
         return ref.name, data
 
     def __getitem__(self, index: int) -> Any:
+        return self._read_one(index)
+
+    def _read_one(self, index: int) -> Any:
+        if self._on_error == "raise":
+            return self._get(index)
+        try:
+            return self._get(index)
+        except Exception as exc:
+            if not skippable(exc):
+                raise
+            uri = self._manifest.ref(index).uri
+            raise needs_batches(type(self).__name__, index, uri, exc) from exc
+
+    def _get(self, index: int) -> Any:
+        """The sample at ``index`` (the object's typed error when it cannot be read)."""
         ref, etl = self._manifest.ref(index), self._etl
         return self._finish(ref, self._conn.call(lambda c: c.get(ref, etl=etl)))
 
     def __getitems__(self, indices: Sequence[int]) -> list[Any]:
-        if _overrides(type(self), "__getitem__"):  # the plugin's contract: one call per index
-            return [self[i] for i in indices]
+        return self._read_batch(indices)
+
+    def _read_batch(self, indices: Sequence[int]) -> list[Any]:
+        if self._on_error == "skip":
+            return self._skipping(indices)
+        if _overrides(type(self), "__getitem__") or not self._batch_reads:
+            return [self[i] for i in indices]  # the plugin's contract: one call per index
         refs = [self._manifest.ref(i) for i in indices]
         batch_api, etl = self._use_batch_api, self._etl
         datas = self._conn.call(lambda c: c.get_all(refs, batch_api=batch_api, etl=etl))
         return [self._finish(ref, data) for ref, data in zip(refs, datas, strict=True)]
+
+    def _skipping(self, indices: Sequence[int]) -> list[Any]:
+        """The batch under ``on_error="skip"``: the samples of the objects that could be read,
+        in order; each other one recorded and left out (module docs)."""
+        current = self._pass = pass_of(
+            self._pass, len(self), self._skip_budget, type(self).__name__, len(indices)
+        )
+        if _overrides(type(self), "__getitem__") or not self._batch_reads:
+            read = self.__getitem__ if _overrides(type(self), "__getitem__") else self._get
+            samples = [self._one_or_skipped(read, i) for i in indices]
+        else:
+            refs = [self._manifest.ref(i) for i in indices]
+            entries, etls = [BatchEntry(ref) for ref in refs], [self._etl] * len(refs)
+            api = self._use_batch_api
+            values = self._conn.call(lambda c: read_or_skipped(c, entries, etls, batch_api=api))
+            samples = [
+                v if isinstance(v, Skipped) else self._finish(ref, v)
+                for ref, v in zip(refs, values, strict=True)
+            ]
+        for skipped in (s for s in samples if isinstance(s, Skipped)):
+            current.record(skipped)
+        return [s for s in samples if not isinstance(s, Skipped)]
+
+    def _one_or_skipped(self, read: Callable[[int], Any], index: int) -> Any:
+        try:
+            return read(index)
+        except Exception as exc:
+            cause = exc.__cause__ if isinstance(exc, SkipNeedsBatches) else exc  # super()[i]
+            if cause is None or not skippable(cause):
+                raise
+            return Skipped.of(self._manifest.ref(index).uri, cause)
+
+    def skip_report(self) -> list[dict[str, Any]]:
+        """What this process skipped in its current (or last) pass under ``on_error="skip"``:
+        ``{"object", "error", "attempts"}`` each. With DataLoader workers each worker keeps
+        its own (and logs each skip as a warning on the ``aisloader.skips`` logger)."""
+        return report_of(self._pass)
 
     def _finish(self, ref: ObjectRef, data: bytes) -> Any:
         if self._transform is not None:

@@ -9,11 +9,13 @@ from aisloader.core.streams.batches import BatchStream
 from aisloader.errors import ConfigError
 from aisloader.etl import EtlLike
 from aisloader.torch._base import ResumableIterable, _Progress
+from aisloader.torch._sig import spelled_out
 from aisloader.torch.base_iter_dataset import AISBaseIterDataset
 
 __all__ = ["AISBatchIterDataset"]
 
 
+@spelled_out()
 class AISBatchIterDataset(AISBaseIterDataset, ResumableIterable):
     """Iterable dataset of ``(object_name, bytes)`` read with AIS get-batch (the plugin's name).
 

@@ -7,11 +7,13 @@ from typing import Any
 
 from aisloader.etl import EtlLike
 from aisloader.torch._base import ResumableIterable
+from aisloader.torch._sig import spelled_out
 from aisloader.torch.base_iter_dataset import AISBaseIterDataset
 
 __all__ = ["AISIterDataset"]
 
 
+@spelled_out()
 class AISIterDataset(AISBaseIterDataset, ResumableIterable):
     """Iterable dataset of ``(object_name, bytes)`` samples (``aistore.pytorch`` compatible).
 

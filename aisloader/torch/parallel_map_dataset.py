@@ -7,10 +7,10 @@ here is a GET on this process's event loop, written straight into one preallocat
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from aisloader.errors import ConfigError
+from aisloader.torch._sig import spelled_out
 from aisloader.torch.base_map_dataset import AISBaseMapDataset, PrefixMap
 
 __all__ = ["AISParallelMapDataset", "ParallelBytes"]
@@ -40,6 +40,7 @@ class ParallelBytes(bytes):
         self.close()
 
 
+@spelled_out()
 class AISParallelMapDataset(AISBaseMapDataset):
     """Map-style dataset of ``(object_name, bytes)``, each object read as up to
     ``num_workers`` concurrent range GETs.
@@ -50,11 +51,14 @@ class AISParallelMapDataset(AISBaseMapDataset):
             workers).
         min_part: smallest range in bytes; objects under ``2 × min_part`` are read whole.
         **kwargs: the keyword options of :class:`AISBaseMapDataset` (``etl_name`` gives one
-            plain GET per object: an ETL's output cannot be ranged).
+            plain GET per object: an ETL's output cannot be ranged; ``on_error="skip"`` leaves
+            an unreadable object out of its batch, as there).
 
     Raises:
         ConfigError: ``num_workers`` < 1, or as :class:`AISMapDataset`.
     """
+
+    _batch_reads: ClassVar[bool] = False  # each object of a batch is already read in parallel
 
     def __init__(
         self,
@@ -75,7 +79,7 @@ class AISParallelMapDataset(AISBaseMapDataset):
         """Concurrent range reads per object."""
         return self._num_workers
 
-    def __getitem__(self, index: int) -> Any:
+    def _get(self, index: int) -> Any:
         ref = self._manifest.ref(index)
         size = self._manifest.size(index % len(self._manifest))
         workers, part, etl = self._num_workers, self._min_part, self._etl
@@ -85,6 +89,3 @@ class AISParallelMapDataset(AISBaseMapDataset):
             )
         )
         return self._finish(ref, data)
-
-    def __getitems__(self, indices: Sequence[int]) -> list[Any]:
-        return [self[i] for i in indices]  # each object is already read in parallel

@@ -26,11 +26,13 @@ from aisloader.errors import ConfigError
 from aisloader.etl import EtlLike
 from aisloader.padding import PaddedName
 from aisloader.torch._base import ResumableIterable, _Progress
+from aisloader.torch._sig import spelled_out
 from aisloader.torch.base_iter_dataset import AISBaseIterDataset
 
 __all__ = ["AISShardReader"]
 
 
+@spelled_out("ais_source_list")
 class AISShardReader(AISBaseIterDataset, ResumableIterable):
     """Stream WebDataset samples from tar shards (``.tar``, ``.tar.gz``, ``.tgz``).
 

@@ -289,3 +289,35 @@ def test_close_returns_after_the_producer_cleanup_ran() -> None:
     assert next(items) == 0
     items.close()
     assert cleaned.is_set()
+
+
+def test_a_forked_child_collecting_an_inherited_stream_does_not_hang(
+    cluster: LocalCluster, bucket: str
+) -> None:
+    """A bridged iterator left in a garbage cycle when the process forks: the child's
+    collector closes it, and must not wait on the parent's loop thread (absent in the child).
+    """
+    cluster.put_object(bucket, "big", b"x" * (4 << 20))
+    gc.disable()
+    try:
+        with Client(cluster.endpoint, config=FAST.replace(chunk_size=1 << 16)) as c:
+            stream = c.get_stream((bucket, "big"))
+            assert next(stream)
+            cycle: list[object] = [stream]
+            cycle.append(cycle)
+            del stream, cycle
+            pid = os.fork()
+            if pid == 0:  # the child: collect, then leave at once (no cleanup of the parent's)
+                gc.collect()
+                os._exit(0)
+            deadline = 200  # x 0.05 s
+            while deadline and os.waitpid(pid, os.WNOHANG) == (0, 0):
+                threading.Event().wait(0.05)
+                deadline -= 1
+            if not deadline:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            assert deadline, "the child hung collecting the inherited stream"
+    finally:
+        gc.enable()
+        gc.collect()

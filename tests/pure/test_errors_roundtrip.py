@@ -1,7 +1,8 @@
 """Every typed error crosses processes whole: pickled, and rebuilt the way torch rebuilds a
 DataLoader worker's error (``ExceptionWrapper.reraise``: ``exc_type(text)`` with only the
-formatted traceback), and ``cls(str(e))`` gives it back too, with every field; for our classes
-and for their SDK-compatible twins in ``aisloader.torch.errors``."""
+formatted traceback), and ``cls(str(e))`` gives it back too, with every field; for our classes,
+for their SDK-compatible twins in ``aisloader.torch.errors``, and for ``SkipBudgetExceeded``
+with its report."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 from torch._utils import ExceptionWrapper
 
 from aisloader import errors
+from aisloader.core.streams.skips import SkipBudgetExceeded, SkipLog, Skipped
 from aisloader.torch import errors as compat
 
 ROUND = settings(max_examples=150, deadline=None, derandomize=True)
@@ -154,3 +156,55 @@ def test_any_shard_error_fields_survive(shard: str, offset: int, reason: str) ->
 @given(message=NASTY, url=NASTY, attempts=st.integers(0, 99))
 def test_any_transport_error_fields_survive(message: str, url: str, attempts: int) -> None:
     _survives(errors.TransportError(message, url=url, attempts=attempts))
+
+
+def _budget_error(report: list[dict[str, Any]]) -> SkipBudgetExceeded:
+    return SkipBudgetExceeded("3 objects could not be read; fix the data", report)
+
+
+ENTRY = st.fixed_dictionaries(
+    {"object": NASTY, "error": NASTY, "attempts": st.integers(0, 99)}
+) | st.dictionaries(st.sampled_from(["object", "error", "x"]), NASTY, max_size=3)
+"""A report entry as SkipLog writes it (any text), or one of another shape."""
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(report=st.lists(ENTRY, max_size=5), note=st.booleans())
+def test_a_skip_report_survives_text_pickle_and_worker(
+    report: list[dict[str, Any]], note: bool
+) -> None:
+    exc = _budget_error(report)
+    if note:
+        exc.add_note("while reading part 1/2")
+    _survives(exc)
+    assert exc.report == report
+    assert pickle.loads(pickle.dumps(exc)).report == report
+    again = through_a_worker(exc)
+    assert type(again) is SkipBudgetExceeded
+    assert "in DataLoader worker process 1" in str(again)
+
+
+def test_a_full_skip_report_stays_a_few_kib() -> None:
+    """SkipLog keeps at most KEEP entries: all of them travel, packed (an object's name is
+    not written again inside its error)."""
+    skips = []
+    for i in range(SkipLog.KEEP):
+        uri = f"ais://train/images/{i * 7919 % 100_000:06d}.jpg"
+        cause = errors.ObjectNotFound(404, "ErrNotFound", uri, f"object {uri} does not exist")
+        skips.append(Skipped.of(uri, cause))
+    log = SkipLog(SkipLog.KEEP - 1, 0)
+    for skipped in skips[:-1]:
+        log.record(skipped)
+    with pytest.raises(SkipBudgetExceeded) as info:
+        log.record(skips[-1])
+    exc = info.value
+    assert len(exc.report) == SkipLog.KEEP
+    assert len(str(exc)) < 10_000
+    assert through_a_worker(exc).report == exc.report  # type: ignore[attr-defined]
+
+
+def test_foreign_text_gives_an_empty_report() -> None:
+    text = "Caught SkipBudgetExceeded in DataLoader worker process 0: no line of ours here"
+    assert SkipBudgetExceeded(text).report == []
+    cut = str(_budget_error([{"object": "o", "error": "e", "attempts": 1}]))[:-5] + "]"
+    assert SkipBudgetExceeded(cut).report == []  # a damaged packed report is not half read

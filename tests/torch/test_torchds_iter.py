@@ -6,8 +6,10 @@ object also for AISMapDataset)."""
 from __future__ import annotations
 
 import asyncio
+import io
 import multiprocessing
 import os
+import sys
 import threading
 from typing import Any
 
@@ -227,13 +229,24 @@ def test_nothing_to_read_fails_at_first_iteration(
     assert match in str(failure)
 
 
-def test_show_progress(
-    cluster: LocalCluster, objects: dict[str, bytes], capfd: pytest.CaptureFixture[str]
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_show_progress_only_on_a_terminal(
+    cluster: LocalCluster,
+    objects: dict[str, bytes],
+    capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     assert len(list(_iter("ais://tds/o/", cluster, show_progress=True))) == N
-    err = capfd.readouterr().err
-    assert "part 0/1" in err
-    assert f"{N}sample" in err.replace(" ", "")
+    assert "part 0/1" not in capfd.readouterr().err  # stderr is not a terminal here
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert len(list(_iter("ais://tds/o/", cluster, show_progress=True))) == N
+    assert "part 0/1" in terminal.getvalue()
+    assert f"{N}sample" in terminal.getvalue().replace(" ", "")
 
 
 class Sized(AISBaseIterDataset):

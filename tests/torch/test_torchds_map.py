@@ -5,7 +5,9 @@ construction (typed errors from workers: ``test_torchds_iter.py``)."""
 from __future__ import annotations
 
 import hashlib
+import io
 import os
+import sys
 from collections import Counter
 from typing import Any
 
@@ -121,7 +123,8 @@ def test_getitems_is_one_bridge_hop_with_concurrent_gets(
     # The 12 GETs of one batch are open at the proxy together: concurrent, not in turn.
     with Overlap(cluster.endpoint, "/v1/objects/", release_at=12, hold=5.0) as proxy:
         names = ObjectList("tds", sorted(objects)[:12])
-        through = AISMapDataset(names, endpoint=proxy.endpoint, config=FAST)
+        proxied = FAST.replace(direct_reads=False)  # every GET through the counting proxy
+        through = AISMapDataset(names, endpoint=proxy.endpoint, config=proxied)
         batch = through.__getitems__(list(range(12)))
     assert [name for name, _ in batch] == sorted(objects)[:12]
     assert (proxy.served, proxy.peak) == (12, 12)
@@ -172,14 +175,24 @@ def test_dynamic_batch_sampler(cluster: LocalCluster, objects: dict[str, bytes])
     assert list(DynamicBatchSampler(named, max_batch_size=limit)) == [[0, 1]]
 
 
-def test_show_progress(
-    cluster: LocalCluster, objects: dict[str, bytes], capfd: pytest.CaptureFixture[str]
+def test_show_progress_only_on_a_terminal(
+    cluster: LocalCluster,
+    objects: dict[str, bytes],
+    capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    dataset = _map("ais://tds/o/", cluster, show_progress=True)
-    assert len(dataset) == N
-    err = capfd.readouterr().err
-    assert "listing" in err
-    assert f"{N}obj" in err.replace(" ", "")
+    assert len(_map("ais://tds/o/", cluster, show_progress=True)) == N
+    assert "listing" not in capfd.readouterr().err  # stderr is not a terminal here
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert len(_map("ais://tds/o/", cluster, show_progress=True)) == N
+    assert "listing" in terminal.getvalue()
+    assert f"{N}obj" in terminal.getvalue().replace(" ", "")
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
 
 
 @pytest.mark.parametrize(

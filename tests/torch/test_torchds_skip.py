@@ -60,11 +60,19 @@ def test_skip_reads_past_missing_objects_and_reports_them(
 def test_more_skips_than_the_budget_raise_with_the_report(
     cluster: LocalCluster, bucket: str
 ) -> None:
+    """Both deleted objects are worker 1's (odd positions): its second skip raises, and the
+    error torch rebuilds in the main process from the worker's text still holds the report
+    (under spawn too: ``test_torchds_skip_map.py`` and ``test_torchds_skip_multishard.py``;
+    the rebuild does not depend on the start method or the dataset)."""
     put_objects(cluster, bucket, 24, size=8)
     dataset = _listed_then_deleted(cluster, bucket, on_error="skip", skip_budget=1)
     error = load_error(dataset, 2, "fork")
     assert isinstance(error, SkipBudgetExceeded)
     assert "skip_budget=1" in str(error)
+    assert "in DataLoader worker process 1" in str(error)
+    assert [r["object"] for r in error.report] == [f"ais://{bucket}/{n}" for n in GONE]
+    assert all(r["error"].startswith("ObjectNotFound: ") for r in error.report)
+    assert all(r["attempts"] >= 1 for r in error.report)
 
 
 def test_the_default_raises_the_typed_error(cluster: LocalCluster, bucket: str) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from _shared import FAST, blob, data_loader, load
+from _shared import FAST, batches_then_error, blob, data_loader, load
 from torch.utils.data import Dataset
 
 from aisloader.server import Fault, LocalCluster
@@ -34,21 +34,8 @@ def stamp(data: bytes) -> tuple[bytes, str, int]:
 
 
 def load_error(dataset: Any, workers: int = 0, method: str | None = None, **kw: Any) -> Exception:
-    """The exception one pass raises, detached from the DataLoader's frames.
-
-    The DataLoader iterator is released before returning: a traceback that keeps it alive
-    delays its worker shutdown (torch joins each worker with a 5 s timeout then).
-    """
-    kw.setdefault("batch_size", 4)
-    it = iter(data_loader(dataset, workers, method, **kw))
-    try:
-        for _ in it:
-            pass
-    except Exception as exc:
-        return exc.with_traceback(None)
-    finally:
-        del it
-    raise AssertionError("the pass ended without an error")
+    """The exception one pass raises (see `batches_then_error`)."""
+    return batches_then_error(dataset, workers, method, **kw)[1]
 
 
 def assert_exactly_once(samples: Sequence[tuple[str, Any]], expected: dict[str, bytes]) -> None:

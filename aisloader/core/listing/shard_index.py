@@ -6,13 +6,18 @@ samples with the WebDataset key rules and stores them compactly: a member :class
 (names ``shard/member``) plus flat arrays for sample boundaries and where each shard name ends.
 A sample is then read by ``archpath`` (one GET per member, concurrently) or through get-batch,
 so users can shuffle globally without converting their data. The index saves and reloads.
+
+A shard the cluster cannot read as an archive (truncated, corrupt) raises
+:class:`ShardFormatError` naming it, unless the caller of :func:`build_shard_index` passes
+``on_unreadable``: then it is left out of the index, never silently (the hook gets every such
+shard's error, :class:`UnreadableShards`, and decides).
 """
 
 from __future__ import annotations
 
 from array import array
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,6 +36,7 @@ __all__ = [
     "ARCH_DIR",
     "MemberRef",
     "ShardIndex",
+    "UnreadableShards",
     "build_shard_index",
     "count_samples",
     "list_members",
@@ -49,6 +55,15 @@ class MemberRef:
     member: str
     ext: str
     size: int
+
+
+@dataclass(slots=True)
+class UnreadableShards:
+    """The shards a listing left out because the cluster cannot read them as archives: their
+    errors (in listing order), and how many shards were listed in all (read or not)."""
+
+    errors: list[ShardFormatError] = field(default_factory=list)
+    shards: int = 0
 
 
 class _Saved(msgspec.Struct, frozen=True):
@@ -122,18 +137,33 @@ class ShardIndex:
         return (ShardIndex, (self._members, self._starts, self._shard_len))
 
 
-async def build_shard_index(client: AsyncClient, srcs: Sequence[Source]) -> ShardIndex:
+async def build_shard_index(
+    client: AsyncClient,
+    srcs: Sequence[Source],
+    *,
+    on_unreadable: Callable[[UnreadableShards], None] | None = None,
+) -> ShardIndex:
     """List shards with their members (one ``ARCH_DIR`` listing per source) and group samples.
 
     A sample is every member of one shard with the same WebDataset key. The cluster lists
     members sorted by name, which can split a key's run (``a.cls``, ``a.b/c.jpg``, ``a.jpg``),
     so members are grouped per shard by key, in order of first appearance.
 
+    Args:
+        client: the cluster.
+        srcs: the shard sources.
+        on_unreadable: when given, a shard the cluster cannot read as an archive is left out
+            of the index instead of raising; once listed, ``on_unreadable`` gets those shards
+            (it may raise, say for a budget) before an empty index raises ConfigError.
+
     Raises:
-        ConfigError: no shard member matched the sources.
+        ConfigError: no shard member matched the sources (or none was left).
+        ShardFormatError: a shard the cluster cannot read as an archive (no
+            ``on_unreadable``).
         SampleError: two members of one sample have the same (lower-cased) extension, as
             webdataset would raise; a dict sample cannot hold both.
     """
+    unreadable = UnreadableShards() if on_unreadable is not None else None
     builder, starts, shard_len = ManifestBuilder(), array("Q"), array("I")
     current: tuple[Bucket, str] | None = None  # the shard being grouped
     pending: dict[str, list[tuple[str, int]]] = {}  # its samples: key -> [(member, size)]
@@ -149,7 +179,7 @@ async def build_shard_index(client: AsyncClient, srcs: Sequence[Source]) -> Shar
                 shard_len.append(len(shard))
         pending.clear()
 
-    async for bucket, shard, member, size in list_members(client, srcs):
+    async for bucket, shard, member, size in list_members(client, srcs, unreadable):
         if (bucket, shard) != current:
             flush()
             current = (bucket, shard)
@@ -162,8 +192,16 @@ async def build_shard_index(client: AsyncClient, srcs: Sequence[Source]) -> Shar
             )
         sample.append((member, size))
     flush()
+    if on_unreadable is not None and unreadable is not None:
+        on_unreadable(unreadable)
     if not len(builder):
-        raise ConfigError(nothing_matched(srcs).replace("objects", "shard members", 1))
+        error = ConfigError(nothing_matched(srcs).replace("objects", "shard members", 1))
+        if unreadable is not None and unreadable.errors:
+            error.add_note(
+                f"{len(unreadable.errors)} of the {unreadable.shards} shards listed were left "
+                f"out: the cluster cannot read them as archives (first: {unreadable.errors[0]})"
+            )
+        raise error
     starts.append(len(builder))
     return ShardIndex(builder.build(), starts, shard_len)
 
@@ -184,8 +222,15 @@ async def count_samples(client: AsyncClient, shards: Sequence[ObjectRef]) -> int
 
 
 async def list_members(
-    client: AsyncClient, srcs: Sequence[Source]
+    client: AsyncClient, srcs: Sequence[Source], unreadable: UnreadableShards | None = None
 ) -> AsyncIterator[tuple[Bucket, str, str, int]]:
+    """``(bucket, shard, member, size)`` of every data member of every shard listed.
+
+    Raises:
+        ShardFormatError: a shard the cluster cannot read as an archive, unless
+            ``unreadable`` is given: its error is then appended there (and every shard
+            listed counted) and its members (none are listed) left out.
+    """
     for source in srcs:
         # Explicit shard names: list each one (its members follow it in the listing).
         prefixes = source.prefixes if source.names is None else source.names
@@ -197,12 +242,18 @@ async def list_members(
                 if not flags & _IN_ARCHIVE:
                     wanted = source.names is None or name == prefix
                     shard = name if wanted and is_shard(name) else ""
+                    if shard and unreadable is not None:
+                        unreadable.shards += 1
                     if shard and not flags & _IS_ARCHIVE:  # listed, but not as an archive
-                        raise ShardFormatError(
+                        error = ShardFormatError(
                             ObjectRef(source.bucket, shard).uri,
                             reason="the cluster cannot read it as an archive, so its members "
                             "are not listed",
                         )
+                        if unreadable is None:
+                            raise error
+                        unreadable.errors.append(error)
+                        shard = ""
                     continue
                 if shard and name.startswith(shard + "/") and _is_data(name[len(shard) + 1 :]):
                     yield source.bucket, shard, name[len(shard) + 1 :], int(entry.size or 0)

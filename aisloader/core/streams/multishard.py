@@ -6,6 +6,12 @@ official plugin's ``zip``: the shortest column sets the length), so aligned moda
 separate shards come back together. Items are positions of the epoch like any other stream's —
 split across parts and optionally shuffled — and their members are fetched with get-batch
 (``archpath`` entries; concurrent GETs on clusters without it).
+
+Under ``on_error="skip"`` a tuple with a member that cannot be read (a missing member or shard,
+a corrupt shard) is skipped whole, never handed out in part: it becomes one
+``(member_uri, Skipped)`` item naming the first member that failed. The members are then read
+with concurrent GETs, a window of tuples at a time, so each failure is pinned to its member and
+the stream goes on (one get-batch stream would end at the first failure).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from aisloader.core.listing.manifest import Manifest, ManifestBuilder
 from aisloader.core.listing.shard_index import list_members
 from aisloader.core.stages.window import ordered_window
 from aisloader.core.streams.base import EpochStream
+from aisloader.core.streams.skips import Skipped, read_or_skipped
 from aisloader.errors import ConfigError
 from aisloader.etl import Etl, EtlLike
 from aisloader.refs import ObjectRef
@@ -72,25 +79,46 @@ class MultiShardStream(EpochStream[tuple[bytes, ...]]):
         return [bisect.bisect_left(keys, column) for column in range(len(self.sources))]
 
     def _nbytes(self, item: tuple[bytes, ...]) -> int:
-        return sum(len(data) for data in item)
+        return sum(len(data) for data in item if isinstance(data, bytes))
 
     async def _items(self) -> AsyncGenerator[tuple[bytes, ...], None]:
         manifest = await self.manifest()
         starts = self._starts(manifest)
 
-        def entries() -> Iterator[BatchEntry]:
+        def rows() -> Iterator[list[BatchEntry]]:
             for i in self.positions(manifest):
-                for start in starts:
-                    _, shard, member = manifest.name(start + i).split("\0", 2)
-                    yield BatchEntry(ObjectRef(manifest.bucket(start + i), shard), archpath=member)
+                yield [_entry(manifest, start + i) for start in starts]
 
+        if self.on_error == "skip":
+            async with aclosing(self._rows_or_skipped(rows())) as items:
+                async for item in items:
+                    yield item
+            return
         row: list[bytes] = []
-        async with aclosing(self._read(entries())) as datas:
+        entries = (entry for row_entries in rows() for entry in row_entries)
+        async with aclosing(self._read(entries)) as datas:
             async for data in datas:
                 row.append(data)
                 if len(row) == len(starts):
                     yield tuple(row)
                     row = []
+
+    async def _rows_or_skipped(
+        self, rows: Iterator[list[BatchEntry]]
+    ) -> AsyncGenerator[tuple[Any, ...], None]:
+        """Each row's tuple, or ``(member_uri, Skipped)`` for a row with a member that cannot be
+        read; ``config.window`` GETs in flight at most."""
+        client, etls = self.client, self.etls
+
+        async def read(row: list[BatchEntry]) -> tuple[Any, ...]:
+            values = await read_or_skipped(client, row, etls)
+            skipped = next((v for v in values if isinstance(v, Skipped)), None)
+            return (skipped.uri, skipped) if skipped is not None else tuple(values)
+
+        window = max(1, client.config.window // len(etls))
+        async with aclosing(ordered_window(rows, read, window)) as tuples:
+            async for _, item in tuples:
+                yield item
 
     async def _read(self, entries: Iterator[BatchEntry]) -> AsyncGenerator[bytes, None]:
         """The entries' bytes in order: one get-batch stream, or GETs when a column has an ETL
@@ -111,6 +139,12 @@ class MultiShardStream(EpochStream[tuple[bytes, ...]]):
         async with aclosing(window):
             async for _, data in window:
                 yield data
+
+
+def _entry(manifest: Manifest, index: int) -> BatchEntry:
+    """The member at ``index`` of the manifest (named ``src\\0shard\\0member``)."""
+    _, shard, member = manifest.name(index).split("\0", 2)
+    return BatchEntry(ObjectRef(manifest.bucket(index), shard), archpath=member)
 
 
 class _ColumnKeys:

@@ -17,7 +17,7 @@ manifest as it goes and later epochs reuse it instead of listing again.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable
 from contextlib import aclosing
 from typing import Any
 
@@ -26,8 +26,8 @@ from aisloader.core.listing.manifest import ManifestBuilder
 from aisloader.core.listing.sources import nothing_matched
 from aisloader.core.stages.window import ordered_window
 from aisloader.core.streams.base import EpochStream
-from aisloader.core.streams.skips import Skipped
-from aisloader.errors import AISError, ConfigError, DataError, ObjectNotFound
+from aisloader.core.streams.skips import or_skipped
+from aisloader.errors import ConfigError
 from aisloader.etl import Etl
 from aisloader.refs import ObjectRef
 
@@ -84,15 +84,8 @@ class ObjectStream(EpochStream[tuple[str, bytes]]):
         """As :meth:`_items`, with ``(name, Skipped)`` for an object that cannot be read."""
         client, spec = self.client, Etl.of(self.etl)
 
-        async def read(ref: ObjectRef) -> Any:
-            try:
-                return await client.get(ref, etl=spec)
-            except (ObjectNotFound, DataError) as exc:
-                return Skipped.of(ref.uri, exc)
-            except AISError as exc:
-                if exc.status >= 500 or exc.status == 429:
-                    raise  # the cluster, not the object: retried already, and not skipped
-                return Skipped.of(ref.uri, exc)
+        def read(ref: ObjectRef) -> Awaitable[Any]:
+            return or_skipped(ref.uri, client.get(ref, etl=spec))
 
         window = self.window or client.config.window
         async with (

@@ -1,4 +1,4 @@
-"""The skip policy (pure rules): read past what cannot be read, within a budget, and say so.
+"""The skip policy: read past what cannot be read, within a budget, and say so.
 
 By default a stream raises the typed error of the first object it cannot read. With
 ``on_error="skip"`` it records the object instead (:class:`Skipped`: the object, the error,
@@ -10,20 +10,58 @@ A skipped object still takes its position of the epoch (a resume counts it as re
 ``equal`` per-rank counts a skip must not make one rank shorter than the others (DDP would wait
 on it for ever): :class:`Refill` replaces each skipped item with a marked repeat of the last
 good one (:func:`~aisloader.padding.mark`), or of the next good one when none came yet.
+
+What may be skipped is one rule (:func:`skippable`): the object's own failure — missing,
+corrupt, refused (a 4xx) — but never the cluster's or the network's (5xx, 429, transport),
+which would otherwise empty an epoch in silence. :func:`read_or_skipped` applies it to a list
+of reads (a map-style batch, a multi-shard tuple); the rest of this module is pure rules.
+
+:class:`SkipBudgetExceeded` keeps its report across DataLoader worker processes, where torch
+rebuilds it from its message (:mod:`aisloader.errors`, "Round trips"): the message ends with
+the report packed (:func:`aisloader._errtext.pack`; an object's name is written once, not again
+inside its error), a few KiB for the :attr:`SkipLog.KEEP` entries a report holds at most.
 """
 
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Awaitable, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from aisloader.errors import ConfigError, DataError
+from aisloader import _errtext
+from aisloader.core.batch.entry import BatchEntry
+from aisloader.core.stages.window import ordered_window
+from aisloader.errors import (
+    AISError,
+    BucketNotFound,
+    ConfigError,
+    DataError,
+    ETLNotFound,
+    ObjectNotFound,
+)
+from aisloader.etl import Etl
 from aisloader.padding import mark
 
-__all__ = ["OnError", "Refill", "SkipBudgetExceeded", "SkipLog", "Skipped", "check_policy"]
+if TYPE_CHECKING:
+    from aisloader.core.client import AsyncClient
+
+__all__ = [
+    "OnError",
+    "Refill",
+    "SkipBudgetExceeded",
+    "SkipLog",
+    "Skipped",
+    "check_policy",
+    "or_skipped",
+    "read_or_skipped",
+    "skippable",
+]
 
 OnError = Literal["raise", "skip"]
+T = TypeVar("T")
 
 
 def check_policy(on_error: str, skip_budget: float) -> None:
@@ -56,15 +94,67 @@ class SkipBudgetExceeded(DataError):
     """More objects could not be read in one epoch than ``skip_budget`` allows.
 
     Attributes:
-        report: the skipped objects (:meth:`SkipLog.report`).
+        report: the skipped objects (:meth:`SkipLog.report`); it survives pickling and
+            torch's worker re-raise (module docs).
     """
 
     def __init__(self, message: str, report: list[dict[str, Any]] | None = None) -> None:
-        super().__init__(message)
-        self.report = report or []
+        if report is None:  # SkipBudgetExceeded(text): a rebuild (aisloader.errors docs)
+            self.report = _report_in(type(self), message)
+            super().__init__(message)
+            return
+        self.report = list(report)
+        super().__init__(_budget_text(message, self.report))
 
-    def __reduce__(self) -> tuple[object, ...]:
-        return (self.__class__, (str(self), self.report))
+
+_REPORT_MARK = " [skip report, packed: "
+_REPORT_LINE = (
+    rf"(?P<message>{_errtext.QUOTED}|.*?){re.escape(_REPORT_MARK)}"
+    rf"(?P<count>\d+) entries (?P<packed>{_errtext.PACKED})\]"
+)
+_REPORT_FIELDS = {"message": "", "count": 0, "packed": ""}
+
+
+def _budget_text(message: str, report: list[dict[str, Any]]) -> str:
+    """``message`` and ``report`` on one line (the report packed at its end)."""
+    try:
+        packed = _errtext.pack([_row(entry) for entry in report])
+    except (TypeError, ValueError):  # a report that is not JSON-able: the message only
+        return message
+    return _line(message, len(report), packed)
+
+
+def _line(message: str, count: int, packed: str) -> str:
+    return f"{_errtext.put(message, _REPORT_MARK)}{_REPORT_MARK}{count} entries {packed}]"
+
+
+def _report_in(cls: type, text: str) -> list[dict[str, Any]]:
+    """The report that :func:`_budget_text` wrote into ``text`` ([] when there is none)."""
+    fields = _errtext.parse(cls, text, _REPORT_LINE, _REPORT_FIELDS, _line)
+    if fields is None:
+        return []
+    try:
+        report = [_entry(row) for row in _errtext.unpack(fields[2])]
+    except (ValueError, TypeError, KeyError):
+        return []
+    return report if len(report) == fields[1] else []
+
+
+def _row(entry: dict[str, Any]) -> Any:
+    """A report entry, compact: ``[object, error with the object's name as NUL, attempts]``
+    (any other entry as it is, in a dict)."""
+    uri, error = entry.get("object"), entry.get("error")
+    compact = set(entry) == {"object", "error", "attempts"} and type(entry["attempts"]) is int
+    if compact and isinstance(uri, str) and isinstance(error, str) and uri and "\0" not in error:
+        return [uri, error.replace(uri, "\0"), entry["attempts"]]
+    return {"entry": entry}
+
+
+def _entry(row: Any) -> dict[str, Any]:
+    if isinstance(row, dict):
+        return dict(row["entry"])
+    uri, error, attempts = row
+    return {"object": uri, "error": error.replace("\0", uri), "attempts": attempts}
 
 
 class SkipLog:
@@ -95,7 +185,7 @@ class SkipLog:
             self.entries.append(skipped)
         if self.count > self.allowed:
             raise SkipBudgetExceeded(
-                f"{self.count} objects could not be read this epoch, more than skip_budget="
+                f"{self.count} objects could not be read in this pass, more than skip_budget="
                 f"{self.budget!r} allows ({self.allowed}); last: {skipped.uri} ({skipped.error}"
                 f", {skipped.attempts} attempts). Fix the data or raise skip_budget.",
                 self.report(),
@@ -136,3 +226,68 @@ class Refill:
                 f"{where}: every object of this part was skipped, so equal counts cannot be kept "
                 "(nothing to repeat); fix the data or read without equal="
             )
+
+
+def skippable(exc: BaseException) -> bool:
+    """Whether ``on_error="skip"`` may read past ``exc``: the object's own failure (missing,
+    corrupt, refused), not the cluster's (5xx, 429), the network's, nor the setup's (a missing
+    bucket or ETL, a missing or expired token: 401) (module docs)."""
+    if isinstance(exc, SkipBudgetExceeded | BucketNotFound | ETLNotFound):
+        return False
+    if isinstance(exc, ObjectNotFound | DataError):
+        return True
+    return isinstance(exc, AISError) and exc.status < 500 and exc.status not in (401, 429)
+
+
+async def or_skipped(uri: str, read: Awaitable[T]) -> T | Skipped:
+    """``await read``, or the :class:`Skipped` record of ``uri`` when it fails skippably.
+
+    Raises:
+        Exception: what ``read`` raised, when it may not be skipped (:func:`skippable`).
+    """
+    try:
+        return await read
+    except Exception as exc:
+        if not skippable(exc):
+            raise
+        return Skipped.of(uri, exc)
+
+
+async def read_or_skipped(
+    client: AsyncClient,
+    entries: Sequence[BatchEntry],
+    etls: Sequence[Etl | None] = (),
+    *,
+    batch_api: bool = False,
+) -> list[bytes | Skipped]:
+    """The data of every entry, in order, all fetched concurrently; an entry that cannot be
+    read is its :class:`Skipped` record. ``etls[k]`` applies to entry ``k`` (none by default).
+    With ``batch_api`` (and no ETL) one get-batch request reads them; when it fails for
+    another reason than missing entries, plain GETs read them again one by one, so each
+    failure is pinned to its entry.
+
+    Raises:
+        TransportError, ServiceUnavailable, Throttled: an error no object is to blame for.
+    """
+    spec = list(etls) or [None] * len(entries)
+    if batch_api and not any(spec) and entries:
+        pairs = client.get_batch(entries, batch_size=len(entries), continue_on_error=True)
+        try:
+            async with aclosing(pairs):
+                return [_value(entry, value) async for entry, value in pairs]
+        except Exception as exc:
+            if not skippable(exc):
+                raise
+
+    async def one(k: int) -> bytes | Skipped:
+        entry = entries[k]
+        archpath = entry.archpath or None
+        return await or_skipped(entry.uri, client.get(entry.ref, archpath=archpath, etl=spec[k]))
+
+    window = ordered_window(range(len(entries)), one, client.config.window)
+    async with aclosing(window):
+        return [value async for _, value in window]
+
+
+def _value(entry: BatchEntry, value: bytes | ObjectNotFound) -> bytes | Skipped:
+    return Skipped.of(entry.uri, value) if isinstance(value, ObjectNotFound) else value
