@@ -49,8 +49,10 @@ class ClientConfig:
         verify_checksums: check ``Ais-Checksum-*`` on full-object GETs (xxhash, crc32c, md5,
             sha*); a mismatch re-reads the object within the retry budget, then raises
             ChecksumMismatch.
-        direct_reads: GET/HEAD straight from the owning target (smap + HRW), falling back to the
-            proxy on 401/403 or connection errors. Off by default.
+        direct_reads: GET/HEAD straight from the owning target (smap + HRW): one HTTP exchange
+            per object instead of two. Falls back to the proxy where the cluster refuses it
+            (AuthN, signing: 401/403) or the targets cannot be reached; the smap is re-read
+            when a redirect shows it changed. On by default; False always uses the proxy.
         token: AuthN bearer token (``AIS_AUTHN_TOKEN`` or ``AIS_AUTHN_TOKEN_FILE``); never logged.
         token_from_env: the token came from the environment (`from_env` sets it). Such a config
             pickles without the token and reads the environment again where it is unpickled
@@ -81,7 +83,7 @@ class ClientConfig:
     chunk_size: int = 1 << 20
     bridge_queue: int = 64
     verify_checksums: bool = False
-    direct_reads: bool = False
+    direct_reads: bool = True
     token: str | None = field(default=None, repr=False)
     token_from_env: bool = field(default=False, repr=False)
     ca_bundle: str | None = None

@@ -13,13 +13,14 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from tqdm import tqdm
 
+from aisloader.bench.chart import write_plot
 from aisloader.bench.data import OBJ_PREFIX, SHARD_PREFIX, generate
 from aisloader.bench.options import BenchOptions, OptionError, parse_options
-from aisloader.bench.report import Result, render_table, write_json, write_plot
+from aisloader.bench.report import Result, render_table, write_json
 from aisloader.bench.serve import start_cluster
 from aisloader.config import ClientConfig
 from aisloader.core.client import AsyncClient
@@ -98,7 +99,7 @@ def _run(opts: BenchOptions) -> int:
         write_json(opts.json_path, config, results)
         print(f"results written to {opts.json_path}")
     if opts.plot_path:
-        note = write_plot(opts.plot_path, results)
+        note = write_plot(opts.plot_path, results, opts.as_config())
         print(note or f"chart written to {opts.plot_path}")
     return 0
 
@@ -108,13 +109,22 @@ def _measure(opts: BenchOptions, endpoint: str, data: dict[str, str]) -> list[Re
     results = []
     todo = cells(opts, endpoint, data)
     timeout = 120 if opts.quick else 1800
-    for spec in tqdm(todo, desc="measuring", unit="cell"):
+    for spec in tqdm(todo, desc="measuring", unit="cell", disable=not _on_terminal(sys.stderr)):
         if spec["system"] == "aistore.pytorch" and not plugin:
             skipped = "the aistore package is not installed (pip install 'aisloader[bench]')"
             results.append(_skip(spec, skipped))
             continue
         results.append(_run_cell(spec, timeout))
     return results
+
+
+def _on_terminal(stream: IO[str]) -> bool:
+    """Whether ``stream`` is a terminal: progress bars only there, never in logs or pipes."""
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except ValueError:  # closed
+        return False
 
 
 def _run_cell(spec: dict[str, Any], timeout: float) -> Result:
@@ -167,9 +177,10 @@ def _cluster(opts: BenchOptions) -> Iterator[str]:
     with tempfile.TemporaryDirectory(prefix="aisloader-bench-") as tmp:
         root = os.path.join(tmp, "data")
         with open(os.path.join(tmp, "serve.log"), "wb") as log:
-            proc, endpoint = start_cluster(root, log=log)
+            proc, endpoint = start_cluster(root, log=log, latency=opts.latency)
             try:
-                print(f"embedded cluster at {endpoint} (own process, root {root})")
+                late = f", {opts.latency * 1e3:g} ms per target GET" if opts.latency else ""
+                print(f"embedded cluster at {endpoint} (own process, root {root}{late})")
                 yield endpoint
             finally:
                 proc.terminate()

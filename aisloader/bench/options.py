@@ -8,6 +8,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from aisloader.server.cli import parse_time
+
 __all__ = ["MODES", "SYSTEMS", "BenchOptions", "OptionError", "parse_options", "parse_size"]
 
 MODES = ("core", "map", "iter", "shard", "batch")
@@ -46,6 +48,7 @@ class BenchOptions:
     json_path: str | None = None
     plot_path: str | None = None
     keep: bool = False
+    latency: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_config(self) -> dict[str, Any]:
@@ -126,6 +129,11 @@ def _parser() -> argparse.ArgumentParser:
     add("--json", dest="json_path", help="write the results as JSON to this path")
     add("--plot", dest="plot_path", help="write a PNG chart to this path (needs matplotlib)")
     add("--keep", action="store_true", help="keep the scratch bucket")
+    add(
+        "--latency",
+        default="0",
+        help="embedded cluster only: service latency of every target GET, e.g. 2ms (default 0)",
+    )
     return p
 
 
@@ -154,9 +162,16 @@ def parse_options(argv: list[str]) -> BenchOptions:
         raise OptionError(
             f"invalid --start-method {ns.start_method!r}: {', '.join(_START_METHODS)}"
         )
+    try:
+        latency = parse_time(ns.latency)
+    except argparse.ArgumentTypeError as e:
+        raise OptionError(f"invalid --latency: {e}") from None
+    endpoint = ns.endpoint or os.environ.get("AIS_ENDPOINT") or None
+    if latency and endpoint:
+        raise OptionError("--latency applies to the embedded cluster only (no --endpoint)")
     workers_default = "0,2"
     return BenchOptions(
-        endpoint=ns.endpoint or os.environ.get("AIS_ENDPOINT") or None,
+        endpoint=endpoint,
         bucket=ns.bucket,
         prefix=ns.prefix,
         shard_prefix=ns.shard_prefix,
@@ -176,6 +191,7 @@ def parse_options(argv: list[str]) -> BenchOptions:
         json_path=ns.json_path,
         plot_path=ns.plot_path,
         keep=ns.keep,
+        latency=latency,
     )
 
 

@@ -1,4 +1,5 @@
-"""Benchmark results: the JSON record, the readable table with ratios, and the PNG chart."""
+"""Benchmark results: the JSON record and the readable table with ratios (the PNG chart is
+:mod:`aisloader.bench.chart`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Result", "ratio_to_plugin", "render_table", "write_json", "write_plot"]
+__all__ = ["Result", "ratio_to_plugin", "render_table", "write_json"]
 
 
 @dataclass
@@ -80,30 +81,3 @@ def write_json(path: str | Path, config: dict[str, Any], results: list[Result]) 
     """Write ``{"config": ..., "results": [...]}``."""
     doc = {"config": config, "results": [r.to_json() for r in results]}
     Path(path).write_text(json.dumps(doc, indent=2) + "\n")
-
-
-def write_plot(path: str | Path, results: list[Result]) -> str | None:
-    """Bar chart of objects/s per cell; returns a note instead when matplotlib is missing."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return "matplotlib is not installed: pip install 'aisloader[bench]' for --plot"
-    shown = [r for r in results if not r.skipped]
-    labels = [
-        f"{r.system}\n{r.mode}{'/' + r.label if r.label else ''} w{r.num_workers}" for r in shown
-    ]
-    colors = {"aisloader": "#76b900", "aistore.pytorch": "#888888", "aiohttp": "#4a90d9"}
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(shown)), 4.5))
-    ax.bar(
-        range(len(shown)), [r.objects_per_s for r in shown], color=[colors[r.system] for r in shown]
-    )
-    ax.set_xticks(range(len(shown)), labels, rotation=60, ha="right", fontsize=7)
-    ax.set_ylabel("objects / s")
-    ax.set_title("aisloader bench")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return None

@@ -10,9 +10,10 @@ __all__ = ["start_cluster"]
 
 
 def start_cluster(
-    root: str | None = None, *, log: IO[bytes] | None = None
+    root: str | None = None, *, log: IO[bytes] | None = None, latency: float = 0.0
 ) -> tuple[subprocess.Popen[str], str]:
-    """Start ``python -m aisloader serve [--root root]``; return it and its endpoint.
+    """Start ``python -m aisloader serve [--root root] [--latency latency]``; return it and
+    its endpoint.
 
     The endpoint is the first line the cluster prints; its log (stderr) goes to ``log`` or is
     dropped. The caller terminates the process.
@@ -23,6 +24,8 @@ def start_cluster(
     cmd = [sys.executable, "-m", "aisloader", "serve", "--targets", "2"]
     if root is not None:
         cmd += ["--root", root]
+    if latency:
+        cmd += ["--latency", repr(latency)]
     stderr = log if log is not None else subprocess.DEVNULL
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, text=True)
     assert proc.stdout is not None

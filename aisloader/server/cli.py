@@ -13,9 +13,10 @@ import signal
 import sys
 
 from aisloader.server.cluster import LocalCluster
+from aisloader.server.faults import service_latency
 from aisloader.server.tls import TlsFiles, make_pki
 
-__all__ = ["main"]
+__all__ = ["main", "parse_time"]
 
 _EPILOG = """\
 inline ETL (GET /v1/objects/BUCKET/OBJ?etl_name=NAME[&etl_args=ARGS]), built in:
@@ -44,6 +45,13 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="answer get-batch (/v1/ml/moss) with 501 ErrNotImpl",
     )
+    p.add_argument(
+        "--latency",
+        type=parse_time,
+        default=0.0,
+        metavar="TIME",
+        help="service latency added to every target GET, e.g. 2ms (default: none)",
+    )
     tls = p.add_argument_group("TLS and AuthN (test material: a throwaway CA)")
     tls.add_argument("--https", action="store_true", help="serve https with a generated CA")
     tls.add_argument(
@@ -63,6 +71,26 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def parse_time(text: str) -> float:
+    """``"2ms"`` → 0.002, ``"0.5s"``/``"0.5"`` → 0.5 (an argparse type).
+
+    Raises:
+        argparse.ArgumentTypeError: not a time >= 0.
+    """
+    number, unit = text.strip().lower(), 1.0
+    for suffix, scale in (("ms", 1e-3), ("us", 1e-6), ("s", 1.0)):
+        if number.endswith(suffix):
+            number, unit = number.removesuffix(suffix).strip(), scale
+            break
+    try:
+        value = float(number) * unit
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a time: {text!r} (e.g. 2ms, 0.5s)") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"not a time >= 0: {text!r}")
+    return value
+
+
 def _https(args: argparse.Namespace) -> bool | TlsFiles:
     if args.tls_dir and not args.https:
         raise ValueError("--tls-dir needs --https")
@@ -71,7 +99,7 @@ def _https(args: argparse.Namespace) -> bool | TlsFiles:
     return make_pki(args.tls_dir, args.host) if args.tls_dir else args.https
 
 
-async def _serve(cluster: LocalCluster) -> None:
+async def _serve(cluster: LocalCluster, latency: float) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -81,6 +109,8 @@ async def _serve(cluster: LocalCluster) -> None:
         for url in cluster.target_endpoints:
             print(f"target {url}", file=sys.stderr, flush=True)
         print(f"root {cluster.root}", file=sys.stderr, flush=True)
+        if latency:
+            print(f"latency {latency * 1e3:g} ms per target GET", file=sys.stderr, flush=True)
         for name, value in cluster.client_env().items():
             print(f"export {name}={shlex.quote(value)}", file=sys.stderr, flush=True)
         await stop.wait()
@@ -104,8 +134,10 @@ def main(argv: list[str]) -> int:
     except (ValueError, OSError, RuntimeError) as e:
         print(f"serve: {e}", file=sys.stderr)
         return 2
+    if args.latency:
+        cluster.set_faults(service_latency(args.latency))
     try:
-        asyncio.run(_serve(cluster))
+        asyncio.run(_serve(cluster, args.latency))
     except OSError as e:
         print(f"serve: {e}", file=sys.stderr)
         return 1

@@ -1,17 +1,24 @@
-"""The bench CLI: option parsing, a clean error for an unreachable endpoint, and --quick end to
-end on the embedded cluster with the --json schema."""
+"""The bench CLI: option parsing, a clean error for an unreachable endpoint, --quick end to
+end on the embedded cluster with the --json schema, the chart (asserted on the Figure) and the
+progress bar only on a terminal."""
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from aisloader.bench.options import OptionError, parse_options, parse_size
+from aisloader.bench.chart import figure, write_plot
+from aisloader.bench.cli import _on_terminal
+from aisloader.bench.options import MODES, SYSTEMS, OptionError, parse_options, parse_size
+from aisloader.bench.report import Result
 
 SCHEMA = {
     "system": str,
@@ -36,6 +43,9 @@ def test_parse_defaults_and_quick() -> None:
     assert opts.modes == ("core", "map")
     assert opts.count < parse_options([]).count
     assert parse_size("1MiB") == 1 << 20
+    assert parse_options([]).latency == 0.0
+    assert parse_options(["--latency", "2ms"]).latency == pytest.approx(0.002)
+    assert parse_options(["--latency", "0.5"]).latency == 0.5
 
 
 @pytest.mark.parametrize(
@@ -48,6 +58,9 @@ def test_parse_defaults_and_quick() -> None:
         (["--count", "0"], "--count"),
         (["--start-method", "thread"], "--start-method"),
         (["--frobnicate"], "unrecognized"),
+        (["--latency", "soon"], "--latency"),
+        (["--latency", "-1ms"], "--latency"),
+        (["--latency", "2ms", "--endpoint", "http://127.0.0.1:9"], "embedded cluster only"),
     ],
 )
 def test_bad_options_are_one_line_errors(argv: list[str], needle: str) -> None:
@@ -83,11 +96,14 @@ def test_unreachable_endpoint_is_a_clean_error() -> None:
 
 
 def test_quick_end_to_end_json_schema(tmp_path: Path) -> None:
-    out = tmp_path / "bench.json"
+    out, png = tmp_path / "bench.json", tmp_path / "bench.png"
     small = ("--count", "400", "--shards", "2", "--samples-per-shard", "100")  # every cell, fast
-    done = _run("--quick", *small, "--num-workers", "0", "--json", str(out))
+    done = _run("--quick", *small, "--num-workers", "0", "--json", str(out), "--plot", str(png))
     assert done.returncode == 0, done.stderr[-2000:]
     assert "vs plugin" in done.stdout
+    assert f"chart written to {png}" in done.stdout
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "measuring" not in done.stderr  # stderr is a pipe here: no progress bar
     doc = json.loads(out.read_text())
     assert doc["config"]["quick"] is True
     seen = {(r["system"], r["mode"]) for r in doc["results"]}
@@ -121,11 +137,84 @@ def test_existing_bucket_on_a_given_endpoint_is_read_and_kept() -> None:
 
 
 def test_plot_is_a_png(tmp_path: Path) -> None:
-    from aisloader.bench.report import Result, write_plot
-
     results = [
         Result("aisloader", "map", 2, objects=10, objects_per_s=100.0),
         Result("aistore.pytorch", "map", 2, objects=10, objects_per_s=10.0),
     ]
     assert write_plot(tmp_path / "c.png", results) is None
     assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _cells() -> list[Result]:
+    """Every mode, workers 0 and 2, two get-batch sizes; the plugin skipped in one cell."""
+    out = [Result("aisloader", "core", 0, objects_per_s=4000.0)]
+    out.append(Result("aiohttp", "core", 0, objects_per_s=4100.0))
+    for mode, ours, plugin in (("map", 3200.0, 500.0), ("iter", 3800.0, 520.0)):
+        for w in (0, 2):
+            out.append(Result("aisloader", mode, w, objects_per_s=ours + w))
+            out.append(Result("aistore.pytorch", mode, w, objects_per_s=plugin))
+    out.append(Result("aisloader", "shard", 0, objects_per_s=29000.0))
+    out.append(Result("aistore.pytorch", "shard", 0, skipped="timed out after 120 s"))
+    for size in (32, 128):
+        label = f"b{size}"
+        out.append(Result("aisloader", "batch", 0, objects_per_s=19600.0, label=label))
+        out.append(Result("aistore.pytorch", "batch", 0, objects_per_s=9800.0, label=label))
+    return out
+
+
+def test_chart_has_a_panel_per_mode_with_values_and_ratios() -> None:
+    settings = parse_options(["--count", "10000", "--num-workers", "0,2"]).as_config()
+    fig = figure(_cells(), settings)
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title().split(":")[0] for ax in axes] == list(MODES)
+    assert axes[3].get_ylabel() == "samples / s"  # shard counts samples; the rest objects
+
+    def texts(ax: Any, gid: str | None = None) -> list[str]:
+        return [t.get_text() for t in ax.texts if gid is None or t.get_gid() == gid]
+
+    core, map_, iter_, shard, batch = axes
+    assert texts(map_, "ratio") == ["6.4×\nplugin", "6.4×\nplugin"]  # 3200/500, 3202/500
+    assert texts(iter_, "ratio") == ["7.3×\nplugin", "7.3×\nplugin"]
+    assert texts(batch, "ratio") == ["2.0×\nplugin", "2.0×\nplugin"]
+    assert texts(core, "ratio") == texts(shard, "ratio") == []  # no plugin cell to compare
+    assert texts(shard, "skipped") == ["skipped"]
+    assert {"3.2k", "500", "4.0k", "4.1k"} <= set(texts(map_) + texts(core))  # values on bars
+    assert len(map_.patches) == 4  # 2 systems side by side × 2 worker counts
+    ticks = [t.get_text() for t in batch.get_xticklabels()]
+    assert ticks == ["0 workers\nbatch 32", "0 workers\nbatch 128"]
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == list(SYSTEMS)
+    title = fig.get_suptitle()
+    assert "10,000 objects × 10 KiB" in title
+    assert "workers 0,2" in title
+    assert "embedded cluster" in title
+
+
+def test_progress_bar_only_on_a_terminal() -> None:
+    assert not _on_terminal(io.StringIO())
+    primary, secondary = os.openpty()
+    try:
+        with open(secondary, "w") as tty:
+            assert _on_terminal(tty)
+        assert not _on_terminal(tty)  # closed
+    finally:
+        os.close(primary)
+
+
+def test_service_latency_delays_every_target_get() -> None:
+    """``serve --latency`` / ``bench --latency``: the rules delay object GETs and get-batch
+    at the targets only (counted by the cluster), never the proxy or other routes."""
+    from aisloader import Client
+    from aisloader.server import LocalCluster
+    from aisloader.server.faults import service_latency
+
+    with LocalCluster() as cluster:
+        cluster.put_object("lat", "a", b"1")
+        cluster.put_object("lat", "b", b"2")
+        cluster.set_faults(service_latency(0.001))
+        with Client(cluster.endpoint) as c:
+            assert c.get(("lat", "a")) == b"1"
+            assert list(c.list_objects("lat"))
+            assert [v for _, v in c.get_batch([("lat", "a"), ("lat", "b")])] == [b"1", b"2"]
+        stats = cluster.stats()
+    assert stats["faults.latency"] == 2  # the GET and the get-batch answer, not the listing

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import socket
 
+import msgspec
+import pytest
 from _shared import FAST, fake_server
 from aiohttp import web
+from yarl import URL
 
+from aisloader.config import ClientConfig
 from aisloader.core.client import AsyncClient
 from aisloader.core.http.direct import Direct
 from aisloader.core.http.wire import NetInfo, Smap, Snode
+from aisloader.errors import ObjectNotFound
 from aisloader.server import LocalCluster
 
 
@@ -23,18 +28,19 @@ def _one_target_smap(url: str) -> Smap:
     return Smap(tmap={"tX": Snode("tX", "target", NetInfo(url), 0, 12345)}, version="99")
 
 
-async def test_direct_reads_skip_the_proxy(cluster: LocalCluster, bucket: str) -> None:
+async def test_direct_reads_skip_the_proxy_by_default(cluster: LocalCluster, bucket: str) -> None:
     objs = {f"d{i}": bytes([i]) * (i + 1) for i in range(30)}
     for n, d in objs.items():
         cluster.put_object(bucket, n, d)
-    async with AsyncClient(cluster.endpoint, config=FAST.replace(direct_reads=True)) as c:
+    assert ClientConfig().direct_reads
+    async with AsyncClient(cluster.endpoint, config=FAST) as c:
         before = cluster.stats()
         got = {r.name: d async for r, d in c.get_many([(bucket, n) for n in objs])}
         assert (await c.head((bucket, "d3"))).size == 4
         after = cluster.stats()
         assert got == objs
-        assert after["proxy.redirects"] == before["proxy.redirects"]
-        assert after["target.GET"] - before["target.GET"] == 30
+        assert after.get("proxy.redirects", 0) == before.get("proxy.redirects", 0)
+        assert after["target.GET"] - before.get("target.GET", 0) == 30
         assert c.stats.redirects == 0
         assert _direct(c).refreshes == 1  # one smap read, not one per request
 
@@ -94,3 +100,95 @@ async def test_direct_smap_unreadable_uses_proxy(bucket: str, cluster: LocalClus
         async with AsyncClient(fake, config=FAST.replace(direct_reads=True)) as c:
             assert await c.get((bucket, "z")) == b"zed"
             assert not _direct(c).enabled
+
+
+async def test_proxy_only_when_direct_reads_are_off(cluster: LocalCluster, bucket: str) -> None:
+    cluster.put_object(bucket, "p", b"proxied")
+    async with AsyncClient(cluster.endpoint, config=FAST.replace(direct_reads=False)) as c:
+        for _ in range(3):
+            assert await c.get((bucket, "p")) == b"proxied"
+        assert c.stats.redirects == 3
+        assert c._http.direct is None
+
+
+def _dead_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+async def test_unreachable_targets_mean_the_proxy_for_a_while(
+    cluster: LocalCluster, bucket: str
+) -> None:
+    """A smap whose target addresses cannot be reached from here (in-cluster addresses): two
+    direct attempts in a row fail, then reads go through the proxy without trying again until
+    ``refresh_every`` passes."""
+    cluster.put_object(bucket, "u", b"you")
+    smap = msgspec.json.encode(_one_target_smap(_dead_url()))
+    loads = 0
+
+    async def load() -> bytes:
+        nonlocal loads
+        loads += 1
+        return smap
+
+    async with AsyncClient(cluster.endpoint, config=FAST) as c:
+        d = c._http.direct = Direct(load, refresh_every=3600)
+        for _ in range(6):
+            assert await c.get((bucket, "u")) == b"you"
+        assert c.stats.redirects == 6  # every read arrived through the proxy
+        assert loads == 2  # the first read, and again after its target refused
+        assert d.enabled  # not for good: the window ends, unlike after a 401/403
+        assert await d.target_url("ais/@#/x") is None
+
+
+async def test_a_target_404_goes_through_the_proxy_and_its_redirect_refreshes_the_smap(
+    cluster: LocalCluster, bucket: str
+) -> None:
+    """The cached smap names a target that no longer has the object (it answers 404): the read
+    goes through the proxy, whose redirect names another owner, so the smap is re-read and the
+    next read goes straight to the real owner."""
+    cluster.put_object(bucket, "m", b"moved")
+    hits = 0
+
+    async def gone(request: web.Request) -> web.Response:
+        nonlocal hits
+        hits += 1
+        return web.json_response({"message": "not here", "status": 404}, status=404)
+
+    async with (
+        fake_server([web.route("*", "/{tail:.*}", gone)]) as fake,
+        AsyncClient(cluster.endpoint, config=FAST) as c,
+    ):
+        d = _direct(c)
+        d.use(_one_target_smap(fake))
+        assert await c.get((bucket, "m")) == b"moved"
+        assert (hits, c.stats.redirects) == (1, 1)
+        assert await c.get((bucket, "m")) == b"moved"
+        assert (hits, c.stats.redirects, d.refreshes) == (1, 1, 1)  # the real smap, direct
+
+
+async def test_a_missing_object_does_not_reload_the_smap(
+    cluster: LocalCluster, bucket: str
+) -> None:
+    async with AsyncClient(cluster.endpoint, config=FAST) as c:
+        for i in range(5):
+            with pytest.raises(ObjectNotFound):
+                await c.get((bucket, f"missing-{i}"))
+        assert _direct(c).refreshes == 1
+
+
+def test_a_newer_smap_version_in_a_redirect_marks_it_stale() -> None:
+    async def load() -> bytes:
+        return b""
+
+    d = Direct(load)
+    d.use(_one_target_smap("http://127.0.0.1:9"))  # version 99
+    owner = URL("http://127.0.0.1:9/v1/objects/b/o")
+    d.redirected("ais/@#/b/o", owner.with_query(vpams="2r"))  # 99 in base 36: same
+    assert not d._stale
+    d.redirected("ais/@#/b/o", owner.with_query(vpams="2s"))  # 100
+    assert d._stale
+    d.use(_one_target_smap("http://127.0.0.1:9"))
+    d.redirected("ais/@#/b/o", URL("http://127.0.0.1:10/v1/objects/b/o"))  # another owner
+    assert d._stale

@@ -10,9 +10,9 @@ import pytest
 
 from aisloader.core.http import hrw
 from aisloader.core.http.checksum import Verifier
+from aisloader.core.http.netfail import transport_error
 from aisloader.core.http.reader import range_header
 from aisloader.core.http.retry import Attempts, RetryPolicy, Stats
-from aisloader.core.http.session import transport_error
 from aisloader.core.http.wire import (
     LsoPage,
     decode_error,

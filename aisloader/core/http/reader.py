@@ -15,7 +15,8 @@ import re
 import aiohttp
 
 from aisloader.core.http.checksum import Verifier
-from aisloader.core.http.session import NETWORK_ERRORS, Http, Request, transport_error
+from aisloader.core.http.netfail import transport_error
+from aisloader.core.http.session import NETWORK_ERRORS, Http, Request
 from aisloader.errors import ConfigError, DataError, ETLNotFound, IncompleteRead, ObjectNotFound
 from aisloader.etl import Etl
 from aisloader.refs import ObjectRef

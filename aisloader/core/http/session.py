@@ -18,11 +18,17 @@ from yarl import URL
 
 from aisloader.config import ClientConfig
 from aisloader.core.http.direct import Direct
+from aisloader.core.http.netfail import (
+    disconnect_hint,
+    nothing_listening,
+    refused,
+    tls_failure,
+    transport_error,
+)
 from aisloader.core.http.payload import Payload
 from aisloader.core.http.retry import RETRY_STATUSES, Attempts, RetryPolicy, Stats
-from aisloader.core.http.tlscheck import disconnect_hint, tls_failure
 from aisloader.core.http.wire import decode_error
-from aisloader.errors import AISError, ConfigError, TransportError, error_from_response
+from aisloader.errors import AISError, ConfigError, error_from_response
 
 __all__ = ["NETWORK_ERRORS", "Http", "Request", "transport_error"]
 
@@ -62,41 +68,6 @@ class Request:
     body: bytes | None = None
     payload: Payload | None = None
     uname: str = ""
-
-
-def refused(exc: BaseException, endpoint: str) -> bool:
-    """``exc`` is a connection refused by ``endpoint``'s host and port (nothing listens)."""
-    if not isinstance(exc, aiohttp.ClientConnectorError):
-        return False
-    if not isinstance(exc.os_error, ConnectionRefusedError):
-        return False
-    url = URL(endpoint)
-    return exc.host == url.host and exc.port == url.port
-
-
-def nothing_listening(
-    exc: BaseException, endpoint: str, about: str, attempts: int
-) -> TransportError:
-    """The error for an endpoint that refuses connections (chained to ``exc``)."""
-    err = TransportError(
-        f"nothing is listening at {endpoint} ({about}): is the cluster running, and is "
-        "AIS_ENDPOINT (or endpoint=) right?",
-        url=about,
-        attempts=attempts,
-    )
-    err.__cause__ = exc
-    return err
-
-
-def transport_error(
-    exc: BaseException, about: str, attempts: int, hint: str = ""
-) -> TransportError:
-    """The :class:`TransportError` for an aiohttp/OS failure (chain it with ``from``)."""
-    kind = type(exc).__name__
-    text = f"{about}: network failure ({kind}: {exc})" if str(exc) else f"{about}: {kind}"
-    err = TransportError(text + hint, url=about, attempts=attempts)
-    err.__cause__ = exc
-    return err
 
 
 class Http:
@@ -153,6 +124,8 @@ class Http:
                     continue
                 await self._network_failure(exc, req, attempts)
                 continue
+            if base is not None and self.direct is not None:
+                self.direct.succeeded()
             if resp.status < 300:
                 return resp
             err = await self._error(resp, req)
@@ -215,6 +188,8 @@ class Http:
             url = URL(location, encoded=True)
             if not url.absolute:
                 url = resp.url.join(url)
+            if req.uname and self.direct is not None:
+                self.direct.redirected(req.uname, url)
         raise aiohttp.TooManyRedirects(resp.request_info, resp.history)
 
     def _hop(self, req: Request, hop: int, via_proxy: bool) -> tuple[dict[str, str], object]:

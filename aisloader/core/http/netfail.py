@@ -1,14 +1,22 @@
-"""What to tell a user whose TLS setup is wrong: failures that retrying cannot fix are reported
-at once; a connection an https cluster drops without an answer gets a hint."""
+"""What a network failure tells the user: the typed error for it, at once where retrying cannot
+help (nothing listens at the endpoint; a TLS setup that is wrong), with a hint where one is
+known (a connection an https cluster drops without an answer)."""
 
 from __future__ import annotations
 
 import aiohttp
+from yarl import URL
 
 from aisloader.config import ClientConfig
-from aisloader.errors import ConfigError
+from aisloader.errors import ConfigError, TransportError
 
-__all__ = ["disconnect_hint", "tls_failure"]
+__all__ = [
+    "disconnect_hint",
+    "nothing_listening",
+    "refused",
+    "tls_failure",
+    "transport_error",
+]
 
 
 def tls_failure(exc: BaseException, endpoint: str, about: str) -> ConfigError | None:
@@ -44,3 +52,38 @@ def disconnect_hint(exc: BaseException, endpoint: str, config: ClientConfig) -> 
     if endpoint.startswith("http://"):
         return "; if the cluster serves https, the endpoint must start with https://"
     return ""
+
+
+def refused(exc: BaseException, endpoint: str) -> bool:
+    """``exc`` is a connection refused by ``endpoint``'s host and port (nothing listens)."""
+    if not isinstance(exc, aiohttp.ClientConnectorError):
+        return False
+    if not isinstance(exc.os_error, ConnectionRefusedError):
+        return False
+    url = URL(endpoint)
+    return exc.host == url.host and exc.port == url.port
+
+
+def nothing_listening(
+    exc: BaseException, endpoint: str, about: str, attempts: int
+) -> TransportError:
+    """The error for an endpoint that refuses connections (chained to ``exc``)."""
+    err = TransportError(
+        f"nothing is listening at {endpoint} ({about}): is the cluster running, and is "
+        "AIS_ENDPOINT (or endpoint=) right?",
+        url=about,
+        attempts=attempts,
+    )
+    err.__cause__ = exc
+    return err
+
+
+def transport_error(
+    exc: BaseException, about: str, attempts: int, hint: str = ""
+) -> TransportError:
+    """The :class:`TransportError` for an aiohttp/OS failure (chain it with ``from``)."""
+    kind = type(exc).__name__
+    text = f"{about}: network failure ({kind}: {exc})" if str(exc) else f"{about}: {kind}"
+    err = TransportError(text + hint, url=about, attempts=attempts)
+    err.__cause__ = exc
+    return err
