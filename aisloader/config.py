@@ -69,6 +69,12 @@ class ClientConfig:
         shuffle_buffer_bytes: bytes held by a shuffle buffer.
         batches_in_flight: get-batch requests in flight per consumer.
         batch_size: entries per get-batch request when the caller does not say.
+        large_object_size: a whole-object ``get`` (and so ``get_many`` and the map datasets)
+            of at least this many bytes reads the object as ``range_workers`` concurrent range
+            GETs of at least ``range_size`` bytes each (0: never). Not with
+            ``verify_checksums`` (a checksum covers the whole body, not ranges).
+        range_workers: concurrent range GETs per large object.
+        range_size: smallest range of a large-object read, in bytes.
     """
 
     connect_timeout: float = 10.0
@@ -97,12 +103,18 @@ class ClientConfig:
     shuffle_buffer_bytes: int = 256 << 20
     batches_in_flight: int = 2
     batch_size: int = 64
+    large_object_size: int = 64 << 20
+    range_workers: int = 16
+    range_size: int = 8 << 20
 
     def __post_init__(self) -> None:
         for name in ("pool_size", "window", "retry_attempts", "chunk_size", "bridge_queue"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"ClientConfig.{name} must be >= 1, got {getattr(self, name)}")
         for name in ("shards_in_flight", "batches_in_flight", "batch_size", "max_member_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"ClientConfig.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("range_workers", "range_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"ClientConfig.{name} must be >= 1, got {getattr(self, name)}")
         for name in ("connect_timeout", "read_timeout", "backoff_base", "backoff_cap"):
@@ -112,6 +124,8 @@ class ClientConfig:
             raise ConfigError("ClientConfig.retry_budget must be > 0 seconds")
         if self.shuffle_buffer < 0 or self.shuffle_buffer_bytes < 0 or self.list_page_size < 0:
             raise ConfigError("shuffle buffers and list_page_size must be >= 0")
+        if self.large_object_size < 0:
+            raise ConfigError("ClientConfig.large_object_size must be >= 0 (0: never)")
         if (self.client_cert is None) != (self.client_key is None):
             raise ConfigError("mTLS needs both client_cert (AIS_CRT) and client_key (AIS_CRT_KEY)")
 

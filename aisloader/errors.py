@@ -46,6 +46,7 @@ then call ``exc_type(message=text)``.
 from __future__ import annotations
 
 import functools
+import re
 
 from aisloader import _errtext as _text
 
@@ -260,7 +261,9 @@ def error_from_response(
 ) -> AISError:
     """Build the typed error for an AIS error answer.
 
-    Maps on HTTP status first, then refines with ``tcode``; message text is never parsed.
+    Maps on HTTP status first, then refines with ``tcode``; message text is never parsed, only
+    stripped of the node that wrote it (``t[tAZSuaFa]: ``: an internal id that tells a user
+    nothing; 5xx keep it, to say which node failed).
 
     Args:
         status: HTTP status.
@@ -277,4 +280,10 @@ def error_from_response(
         cls = ObjectNotFound if about_object else BucketNotFound
     elif cls is AISError and status >= 500:
         cls = ServiceUnavailable
+    if status < 500:
+        message = _NODE.sub("", message, count=1)
     return cls(status, tcode, url, message)
+
+
+_NODE = re.compile(r"^[pt]\[[^\]\s]{1,64}\]:\s*")
+"""The ``p[ID]: `` / ``t[ID]: `` an AIS node puts before its messages."""

@@ -14,6 +14,7 @@ from aisloader.core.http.retry import Stats
 from aisloader.core.http.session import Http, Request
 from aisloader.core.http.wire import ObjectProps, props_from_headers
 from aisloader.core.many import ManyOps, object_ref
+from aisloader.core.ranges import read_ranges_bytes
 from aisloader.errors import ChecksumMismatch, ConfigError, ObjectNotFound
 from aisloader.etl import Etl, EtlLike
 from aisloader.refs import RefLike
@@ -80,7 +81,9 @@ class AsyncClient(BucketOps, ManyOps):
         etl: EtlLike = None,
     ) -> bytes:
         """The object's bytes (or a range of them, or one archive member), transformed by the
-        cluster when ``etl`` names a server-side ETL.
+        cluster when ``etl`` names a server-side ETL. A whole object of at least
+        ``config.large_object_size`` bytes is read as concurrent range GETs (its first answer
+        tells the size; its body is left unread).
 
         Raises:
             ObjectNotFound: no such object or member. RangeNotSatisfiable: bad range.
@@ -89,6 +92,18 @@ class AsyncClient(BucketOps, ManyOps):
         """
         reader = self._reader(ref, byte_range, archpath, etl)
         try:
+            if self._ranged(byte_range, archpath, etl):
+                await reader.open()
+                size, cfg = reader.size, self.config
+                if size is not None and size >= cfg.large_object_size:
+                    await reader.aclose()  # its body unread: the ranges read the object
+                    return await read_ranges_bytes(
+                        self._http,
+                        object_ref(ref),
+                        size,
+                        workers=cfg.range_workers,
+                        min_part=cfg.range_size,
+                    )
             while True:
                 chunks = []
                 try:
@@ -100,6 +115,12 @@ class AsyncClient(BucketOps, ManyOps):
         finally:
             await reader.aclose()
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def _ranged(self, byte_range: ByteRange | None, archpath: str | None, etl: EtlLike) -> bool:
+        """A whole-object read that may switch to ranges once its size is known."""
+        cfg = self.config
+        plain = byte_range is None and not archpath and not Etl.of(etl)
+        return plain and cfg.large_object_size > 0 and not cfg.verify_checksums
 
     async def get_stream(
         self,

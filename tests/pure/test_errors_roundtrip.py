@@ -208,3 +208,15 @@ def test_foreign_text_gives_an_empty_report() -> None:
     assert SkipBudgetExceeded(text).report == []
     cut = str(_budget_error([{"object": "o", "error": "e", "attempts": 1}]))[:-5] + "]"
     assert SkipBudgetExceeded(cut).report == []  # a damaged packed report is not half read
+
+
+def test_client_errors_do_not_show_the_internal_node_id() -> None:
+    from aisloader.errors import error_from_response
+
+    missing = error_from_response(
+        404, "ErrNotFound", "ais://b/o", "t[tAZSuaFa]: ais://b/o does not exist", about_object=True
+    )
+    assert missing.message == "ais://b/o does not exist"
+    assert "tAZSuaFa" not in str(missing)
+    failing = error_from_response(500, "", "ais://b/o", "t[tAZSuaFa]: disk", about_object=True)
+    assert "t[tAZSuaFa]" in str(failing)  # a 5xx says which node failed
