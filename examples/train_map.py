@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader
 from aisloader import Client
 from aisloader.torch import AISMapDataset
 
-FEATURES, CLASSES, COUNT, BUCKET = 64, 4, 2048, "aisloader-example-train"
+FEATURES, CLASSES, COUNT, BUCKET = 64, 4, 1024, "aisloader-example-train"
 
 
 def make_sample(i: int) -> bytes:

@@ -20,6 +20,7 @@ from aisloader.torch.parallel_map_dataset import AISParallelMapDataset
 from aisloader.torch.progress import LoaderProgress, loader_states
 from aisloader.torch.shard_map import AISShardMapDataset
 from aisloader.torch.shard_reader import AISShardReader
+from aisloader.torch.stall import StallMeter
 
 __all__ = [
     "AISBaseIterDataset",
@@ -34,5 +35,6 @@ __all__ = [
     "DynamicBatchSampler",
     "LoaderProgress",
     "ObjectList",
+    "StallMeter",
     "loader_states",
 ]

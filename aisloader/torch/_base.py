@@ -20,7 +20,9 @@ from torch.utils.data import IterableDataset
 from tqdm import tqdm
 
 from aisloader.config import ClientConfig
+from aisloader.core.http.retry import Stats
 from aisloader.core.listing.manifest import Manifest
+from aisloader.core.stats import Tally, counted
 from aisloader.core.streams.base import EpochStream, skipped_of
 from aisloader.core.streams.order import Part
 from aisloader.core.streams.shard_cursor import ShardCursor
@@ -31,6 +33,7 @@ from aisloader.padding import mark
 from aisloader.torch._cache import SharedManifest
 from aisloader.torch._conn import TorchConn
 from aisloader.torch._env import current_part, dist_snapshot, world
+from aisloader.torch._stats import DatasetStats
 
 __all__ = ["EpochIterable", "ResumableIterable"]
 
@@ -64,6 +67,7 @@ class EpochIterable(IterableDataset[Any]):
         self._live: EpochStream[Any] | None = None  # the stream of the current iteration
         self._progress: _Progress | None = None  # what this process's iteration delivered
         self._resume: dict[str, Any] | None = None  # a state to continue from (next __iter__)
+        self._stats = DatasetStats()  # counters summed over this dataset's processes
 
     @property
     def _sources(self) -> tuple[Any, ...]:
@@ -136,10 +140,12 @@ class EpochIterable(IterableDataset[Any]):
             self.manifest()
         stream = stream.bind(manifest=self._manifest)
         progress = self._progress = _Progress(stream)
+        tally, rec = Tally(), self._stats.recorder(self._client_stats)
+        rec.begin(tally)
 
         def produce(client: Any) -> Any:
             self._live = stream.bind(client)
-            return self._live.batches()
+            return counted(self._live.batches(), tally)
 
         lists = self._conn.iterate(produce)
         off = None if self._show_progress else True  # None: shown only on a terminal
@@ -150,6 +156,7 @@ class EpochIterable(IterableDataset[Any]):
         refill = Refill(stream.equal is not None)  # equal counts: a skip is replaced
         try:
             for items in lists:
+                rec.took(len(items))
                 for item in items:
                     skipped = skipped_of(item)
                     if not self._take(progress, item) or skipped is not None:
@@ -169,11 +176,37 @@ class EpochIterable(IterableDataset[Any]):
         finally:
             bar.close()
             lists.close()
+            rec.end()
             _report(progress.skips, part)
 
     def _sample(self, item: Any, bar: Any) -> Any:
         bar.update()
         return self.make_sample(self._apply_transform(item))
+
+    def _client_stats(self) -> Stats:
+        return self._conn.client().stats
+
+    def stats(self) -> dict[str, Any]:
+        """Counters of this dataset summed over the main process and every DataLoader worker
+        that read it (any start method; workers that exited still count), as a plain dict:
+        ``items`` taken by the consumers; ``objects``, ``bytes``, ``requests``, ``retries``,
+        ``redirects``, ``errors``; ``items_per_s``, ``objects_per_s``, ``mb_per_s`` over
+        ``elapsed_s`` (first count, or :meth:`reset_stats`, to the latest); GET latency
+        ``latency_p50_ms``/``latency_p99_ms`` (first request to last byte, retries included;
+        None before any); ``retries_by_cause`` (``{"503": n, "network": n, …}``); gauges of
+        the live processes as of their latest count: ``in_flight``, ``in_flight_bytes`` (reads
+        open, bytes they hold), ``queued`` (items waiting in the bridge queue); ``queue_mean``
+        (``queued`` when a list was taken, on average); ``processes`` that counted. A worker
+        counts each list it takes and the end of its pass (:mod:`aisloader.torch._stats`).
+
+        Raises:
+            OSError: the counter file cannot be read.
+        """
+        return self._stats.read()
+
+    def reset_stats(self) -> None:
+        """Make :meth:`stats` count from zero now, in every process."""
+        self._stats.reset()
 
     def skip_report(self) -> list[dict[str, Any]]:
         """What this process's current (or last) pass skipped under ``on_error="skip"``:

@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from aisloader.config import ClientConfig
 from aisloader.core.batch.entry import BatchEntry
+from aisloader.core.http.retry import Stats
 from aisloader.core.listing.lister import build_manifest
 from aisloader.core.listing.manifest import Manifest, ManifestBuilder
 from aisloader.core.listing.sources import sources
@@ -41,6 +42,7 @@ from aisloader.refs import Bucket, ObjectRef
 from aisloader.torch._conn import TorchConn, source_items
 from aisloader.torch._handles import ObjectHandle, ObjectHandles
 from aisloader.torch._skipping import Pass, needs_batches, pass_of, report_of
+from aisloader.torch._stats import DatasetStats
 
 __all__ = ["AISBaseMapDataset"]
 
@@ -100,6 +102,7 @@ class AISBaseMapDataset(Dataset[Any]):
         self._on_error, self._skip_budget = on_error, skip_budget
         self._pass: Pass | None = None  # this process's skips (on_error="skip")
         self._conn = TorchConn(endpoint, config, client, source_items(ais_source_list, prefix_map))
+        self._stats = DatasetStats()  # counters summed over this dataset's processes
         self._etl = Etl.of(etl_name)
         self._ais_source_list = source_items(ais_source_list)
         self._prefix_map = dict(prefix_map or {})
@@ -153,7 +156,10 @@ class AISBaseMapDataset(Dataset[Any]):
         return ref.name, data
 
     def __getitem__(self, index: int) -> Any:
-        return self._read_one(index)
+        with self._stats.recorder(self._client_stats) as rec:
+            sample = self._read_one(index)
+            rec.add(1)
+            return sample
 
     def _read_one(self, index: int) -> Any:
         if self._on_error == "raise":
@@ -172,7 +178,10 @@ class AISBaseMapDataset(Dataset[Any]):
         return self._finish(ref, self._conn.call(lambda c: c.get(ref, etl=etl)))
 
     def __getitems__(self, indices: Sequence[int]) -> list[Any]:
-        return self._read_batch(indices)
+        with self._stats.recorder(self._client_stats) as rec:
+            samples = self._read_batch(indices)
+            rec.add(len(samples))
+            return samples
 
     def _read_batch(self, indices: Sequence[int]) -> list[Any]:
         if self._on_error == "skip":
@@ -214,6 +223,26 @@ class AISBaseMapDataset(Dataset[Any]):
             if cause is None or not skippable(cause):
                 raise
             return Skipped.of(self._manifest.ref(index).uri, cause)
+
+    def _client_stats(self) -> Stats:
+        return self._conn.client().stats
+
+    def stats(self) -> dict[str, Any]:
+        """Counters of this dataset, summed over the main process and every DataLoader worker
+        that read it: ``items`` (samples handed out), objects, bytes, requests, retries by
+        cause, rates, latency p50/p99 and the in-flight gauges (the keys of
+        :meth:`AISIterDataset.stats <aisloader.torch._base.EpochIterable.stats>`; ``queued``
+        is 0: a map-style batch has no bridge queue). A worker publishes after each
+        ``__getitem__``/``__getitems__``.
+
+        Raises:
+            OSError: the counter file cannot be read.
+        """
+        return self._stats.read()
+
+    def reset_stats(self) -> None:
+        """Make :meth:`stats` count from zero now, in every process."""
+        self._stats.reset()
 
     def skip_report(self) -> list[dict[str, Any]]:
         """What this process skipped in its current (or last) pass under ``on_error="skip"``:

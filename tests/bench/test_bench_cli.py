@@ -97,7 +97,7 @@ def test_unreachable_endpoint_is_a_clean_error() -> None:
 
 def test_quick_end_to_end_json_schema(tmp_path: Path) -> None:
     out, png = tmp_path / "bench.json", tmp_path / "bench.png"
-    small = ("--count", "400", "--shards", "2", "--samples-per-shard", "100")  # every cell, fast
+    small = ("--count", "200", "--shards", "2", "--samples-per-shard", "50")  # every cell, fast
     done = _run("--quick", *small, "--num-workers", "0", "--json", str(out), "--plot", str(png))
     assert done.returncode == 0, done.stderr[-2000:]
     assert "vs plugin" in done.stdout

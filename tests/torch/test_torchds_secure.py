@@ -75,10 +75,10 @@ def test_spawned_workers_read_the_token_from_their_environment(
     it is gone from there, in-process reads still work (the config holds it) but spawned
     workers get 401."""
     dataset = AISMapDataset("ais://sec/o/", config=_config())
-    assert_exactly_once(load(dataset, 2, "spawn"), expected)
+    assert_exactly_once(load(dataset, 1, "spawn"), expected)
     monkeypatch.delenv("AIS_AUTHN_TOKEN")
     assert_exactly_once(load(dataset, 0), expected)
-    err = load_error(dataset, 2, "spawn")
+    err = load_error(dataset, 1, "spawn")
     assert isinstance(err, AccessDenied)
     assert err.status == 401
 

@@ -271,6 +271,7 @@ class _Chunk:
                 value = entry_value(tail[len(values)], name, data)
                 if isinstance(value, bytes):
                     stats.bytes_received += len(value)
+                    stats.objects += 1
                 values.append(value)
         finally:
             await members.aclose()

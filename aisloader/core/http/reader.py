@@ -71,6 +71,7 @@ class ObjectReader:
             params.update(etl.query())
         self._req = Request("GET", ref.path, ref.uri, True, params, uname=ref.uname)
         self._attempts = http.attempts()
+        self._attempts.track()  # in flight until _finish (read to its end) or aclose
         self._resp: aiohttp.ClientResponse | None = None
         self.delivered = 0
         self.size: int | None = None  # bytes this read will deliver in total
@@ -140,7 +141,11 @@ class ObjectReader:
         return self._version
 
     async def aclose(self) -> None:
-        """Release the connection (idempotent)."""
+        """Release the connection (idempotent); a read not finished by then is abandoned."""
+        self._release()
+        self._attempts.finished(False)
+
+    def _release(self) -> None:
         resp, self._resp = self._resp, None
         if resp is not None:
             resp.release()
@@ -151,7 +156,7 @@ class ObjectReader:
             raise DataError(f"{self._ref.uri}: body longer than its declared {self.size} bytes")
         if self._verifier is not None:
             self._verifier.update(chunk)
-        self._http.stats.bytes_received += len(chunk)
+        self._attempts.received(len(chunk))
         return chunk
 
     def _finish(self) -> None:
@@ -160,6 +165,7 @@ class ObjectReader:
             resp.release()
         if self._verifier is not None:
             self._verifier.check(self._ref.uri)
+        self._attempts.finished(True)
 
     async def restart(self, err: Exception) -> None:
         """Read the whole object again from its start (after ``err``, e.g. a checksum
@@ -173,7 +179,7 @@ class ObjectReader:
         self._version, self._verifier = None, None
 
     async def _retry(self, err: Exception) -> None:
-        await self.aclose()
+        self._release()
         await self._attempts.again(err)
 
     async def _etl_or_object(self, exc: ObjectNotFound) -> None:
