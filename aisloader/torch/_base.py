@@ -20,7 +20,6 @@ from torch.utils.data import IterableDataset
 from tqdm import tqdm
 
 from aisloader.config import ClientConfig
-from aisloader.core.http.retry import Stats
 from aisloader.core.listing.manifest import Manifest
 from aisloader.core.stats import Tally, counted
 from aisloader.core.streams.base import EpochStream, skipped_of
@@ -33,14 +32,14 @@ from aisloader.padding import mark
 from aisloader.torch._cache import SharedManifest
 from aisloader.torch._conn import TorchConn
 from aisloader.torch._env import current_part, dist_snapshot, world
-from aisloader.torch._stats import DatasetStats
+from aisloader.torch._stats import DatasetStats, WithStats
 
 __all__ = ["EpochIterable", "ResumableIterable"]
 
 _log = logging.getLogger("aisloader.skips")
 
 
-class EpochIterable(IterableDataset[Any]):
+class EpochIterable(IterableDataset[Any], WithStats):
     """Base of the iterable datasets (see module docs)."""
 
     def __init__(
@@ -182,31 +181,6 @@ class EpochIterable(IterableDataset[Any]):
     def _sample(self, item: Any, bar: Any) -> Any:
         bar.update()
         return self.make_sample(self._apply_transform(item))
-
-    def _client_stats(self) -> Stats:
-        return self._conn.client().stats
-
-    def stats(self) -> dict[str, Any]:
-        """Counters of this dataset summed over the main process and every DataLoader worker
-        that read it (any start method; workers that exited still count), as a plain dict:
-        ``items`` taken by the consumers; ``objects``, ``bytes``, ``requests``, ``retries``,
-        ``redirects``, ``errors``; ``items_per_s``, ``objects_per_s``, ``mb_per_s`` over
-        ``elapsed_s`` (first count, or :meth:`reset_stats`, to the latest); GET latency
-        ``latency_p50_ms``/``latency_p99_ms`` (first request to last byte, retries included;
-        None before any); ``retries_by_cause`` (``{"503": n, "network": n, …}``); gauges of
-        the live processes as of their latest count: ``in_flight``, ``in_flight_bytes`` (reads
-        open, bytes they hold), ``queued`` (items waiting in the bridge queue); ``queue_mean``
-        (``queued`` when a list was taken, on average); ``processes`` that counted. A worker
-        counts each list it takes and the end of its pass (:mod:`aisloader.torch._stats`).
-
-        Raises:
-            OSError: the counter file cannot be read.
-        """
-        return self._stats.read()
-
-    def reset_stats(self) -> None:
-        """Make :meth:`stats` count from zero now, in every process."""
-        self._stats.reset()
 
     def skip_report(self) -> list[dict[str, Any]]:
         """What this process's current (or last) pass skipped under ``on_error="skip"``:

@@ -42,6 +42,7 @@ from typing import Any
 
 from aisloader.core.http.retry import Stats
 from aisloader.core.stats import Tally
+from aisloader.torch._conn import TorchConn
 from aisloader.torch._statsfile import (
     CUR,
     HEADER,
@@ -64,7 +65,7 @@ from aisloader.torch._statsfile import (
     sums_of,
 )
 
-__all__ = ["DatasetStats", "Recorder"]
+__all__ = ["DatasetStats", "Recorder", "WithStats"]
 
 _log = logging.getLogger("aisloader.stats")
 
@@ -265,3 +266,37 @@ def _vector(stats: Stats, items: int, queue_sum: int, queue_n: int) -> list[int]
     """A row's cumulative counters, in row order, from the client's and the dataset's."""
     client = stats.counters().values()
     return [items, queue_sum, queue_n, *client, *stats.causes, *stats.latency.counts]
+
+
+class WithStats:
+    """``stats()`` / ``reset_stats()`` of a dataset that keeps a :class:`DatasetStats` in
+    ``_stats`` and its connection in ``_conn`` (the iterable and the map-style bases)."""
+
+    _stats: DatasetStats
+    _conn: TorchConn
+
+    def _client_stats(self) -> Stats:
+        return self._conn.client().stats
+
+    def stats(self) -> dict[str, Any]:
+        """Counters of this dataset summed over the main process and every DataLoader worker
+        that read it (any start method; workers that exited still count), as a plain dict:
+        ``items`` taken by the consumers; ``objects``, ``bytes``, ``requests``, ``retries``,
+        ``redirects``, ``errors``; ``items_per_s``, ``objects_per_s``, ``mb_per_s`` over
+        ``elapsed_s`` (first count, or :meth:`reset_stats`, to the latest); GET latency
+        ``latency_p50_ms``/``latency_p99_ms`` (first request to last byte, retries included;
+        None before any); ``retries_by_cause`` (``{"503": n, "network": n, …}``); gauges of
+        the live processes as of their latest count: ``in_flight``, ``in_flight_bytes`` (reads
+        open, bytes they hold), ``queued`` (items waiting in the bridge queue; 0 for a
+        map-style dataset, whose batches have none); ``queue_mean`` (``queued`` when a list
+        was taken, on average); ``processes`` that counted. A worker counts each list (or
+        map-style call) it takes and the end of its pass.
+
+        Raises:
+            OSError: the counter file cannot be read.
+        """
+        return self._stats.read()
+
+    def reset_stats(self) -> None:
+        """Make :meth:`stats` count from zero now, in every process."""
+        self._stats.reset()

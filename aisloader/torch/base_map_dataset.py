@@ -31,7 +31,6 @@ from tqdm import tqdm
 
 from aisloader.config import ClientConfig
 from aisloader.core.batch.entry import BatchEntry
-from aisloader.core.http.retry import Stats
 from aisloader.core.listing.lister import build_manifest
 from aisloader.core.listing.manifest import Manifest, ManifestBuilder
 from aisloader.core.listing.sources import sources
@@ -42,14 +41,14 @@ from aisloader.refs import Bucket, ObjectRef
 from aisloader.torch._conn import TorchConn, source_items
 from aisloader.torch._handles import ObjectHandle, ObjectHandles
 from aisloader.torch._skipping import Pass, needs_batches, pass_of, report_of
-from aisloader.torch._stats import DatasetStats
+from aisloader.torch._stats import DatasetStats, WithStats
 
 __all__ = ["AISBaseMapDataset"]
 
 PrefixMap = Mapping[Any, str | Sequence[str] | None]
 
 
-class AISBaseMapDataset(Dataset[Any]):
+class AISBaseMapDataset(Dataset[Any], WithStats):
     """Base for map-style datasets over AIS objects; override :meth:`make_sample` (ours) or
     ``__getitem__`` (the plugin's way).
 
@@ -223,26 +222,6 @@ class AISBaseMapDataset(Dataset[Any]):
             if cause is None or not skippable(cause):
                 raise
             return Skipped.of(self._manifest.ref(index).uri, cause)
-
-    def _client_stats(self) -> Stats:
-        return self._conn.client().stats
-
-    def stats(self) -> dict[str, Any]:
-        """Counters of this dataset, summed over the main process and every DataLoader worker
-        that read it: ``items`` (samples handed out), objects, bytes, requests, retries by
-        cause, rates, latency p50/p99 and the in-flight gauges (the keys of
-        :meth:`AISIterDataset.stats <aisloader.torch._base.EpochIterable.stats>`; ``queued``
-        is 0: a map-style batch has no bridge queue). A worker publishes after each
-        ``__getitem__``/``__getitems__``.
-
-        Raises:
-            OSError: the counter file cannot be read.
-        """
-        return self._stats.read()
-
-    def reset_stats(self) -> None:
-        """Make :meth:`stats` count from zero now, in every process."""
-        self._stats.reset()
 
     def skip_report(self) -> list[dict[str, Any]]:
         """What this process skipped in its current (or last) pass under ``on_error="skip"``:
