@@ -39,6 +39,12 @@ class ClientConfig:
             (``AIS_MAX_CONN_POOL``).
         keepalive_timeout: seconds an idle connection is kept (AIS closes at 30 s).
         window: requests in flight per client for ``get_many`` and the datasets.
+        read_ahead: objects an ordered read (``get_many``, the iterable datasets) may fetch
+            past the oldest one not yet delivered: while that one is retried, the window keeps
+            fetching and holds the later objects, in order, until it arrives (at least
+            ``window``; ``window`` turns read-ahead off).
+        read_ahead_bytes: bytes those held objects may take; no GET starts while they hold
+            more (the window's own objects come on top: ``window`` × object size).
         retry_attempts: attempts per request, the first included (429/5xx/connection/short body);
             16 keeps a per-object failure rate near 1e-9 with 15% failures on each hop.
         backoff_base: first backoff in seconds; doubles per retry, with full jitter.
@@ -82,6 +88,8 @@ class ClientConfig:
     pool_size: int = 256
     keepalive_timeout: float = 15.0
     window: int = 64
+    read_ahead: int = 512
+    read_ahead_bytes: int = 64 << 20
     retry_attempts: int = 16
     backoff_base: float = 0.05
     backoff_cap: float = 2.0
@@ -97,7 +105,7 @@ class ClientConfig:
     client_key: str | None = None
     skip_verify: bool = False
     list_page_size: int = 0
-    shards_in_flight: int = 2
+    shards_in_flight: int = 4
     max_member_size: int = 1 << 30
     shuffle_buffer: int = 1000
     shuffle_buffer_bytes: int = 256 << 20
@@ -109,6 +117,9 @@ class ClientConfig:
 
     def __post_init__(self) -> None:
         for name in ("pool_size", "window", "retry_attempts", "chunk_size", "bridge_queue"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"ClientConfig.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("read_ahead", "read_ahead_bytes"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"ClientConfig.{name} must be >= 1, got {getattr(self, name)}")
         for name in ("shards_in_flight", "batches_in_flight", "batch_size", "max_member_size"):

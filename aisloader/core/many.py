@@ -147,8 +147,11 @@ class ManyOps:
         """Fetch many objects with at most ``window`` GETs in flight (an async generator).
 
         ``refs`` is consumed lazily. Pairs come in request order, or in completion order
-        with ``ordered=False``. Stopping early (``aclose()``, or garbage collection after a
-        ``break``) cancels and awaits the GETs in flight.
+        with ``ordered=False``. In order, an object in retry does not stop the fetching: up to
+        ``config.read_ahead`` objects (``config.read_ahead_bytes``) are fetched past it and
+        held until it arrives (:mod:`~aisloader.core.stages.window`). Stopping early
+        (``aclose()``, or garbage collection after a ``break``) cancels and awaits the GETs in
+        flight.
 
         Raises:
             ConfigError: a malformed reference (raised while iterating).
@@ -160,7 +163,15 @@ class ManyOps:
             return await self.get(ref, etl=spec)
 
         fetch = self.get if spec is None else get
-        return ordered_window(amap(object_ref, refs), fetch, window or self.config.window, ordered)
+        cfg = self.config
+        return ordered_window(
+            amap(object_ref, refs),
+            fetch,
+            window or cfg.window,
+            ordered,
+            ahead=cfg.read_ahead,
+            ahead_bytes=cfg.read_ahead_bytes,
+        )
 
     def get_batch(
         self,

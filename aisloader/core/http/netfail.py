@@ -4,6 +4,8 @@ known (a connection an https cluster drops without an answer)."""
 
 from __future__ import annotations
 
+import errno
+
 import aiohttp
 from yarl import URL
 
@@ -11,6 +13,7 @@ from aisloader.config import ClientConfig
 from aisloader.errors import ConfigError, TransportError
 
 __all__ = [
+    "cut_short",
     "disconnect_hint",
     "nothing_listening",
     "refused",
@@ -52,6 +55,18 @@ def disconnect_hint(exc: BaseException, endpoint: str, config: ClientConfig) -> 
     if endpoint.startswith("http://"):
         return "; if the cluster serves https, the endpoint must start with https://"
     return ""
+
+
+def cut_short(exc: BaseException) -> bool:
+    """``exc`` cut a connection the server had taken (a body ended early, a reset, a kept-alive
+    connection closed under the request): not a sign of load, unlike a timeout or a refusal."""
+    if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ServerTimeoutError):
+        return False
+    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
+        return True
+    if isinstance(exc, ConnectionResetError | BrokenPipeError):
+        return True
+    return isinstance(exc, aiohttp.ClientOSError) and exc.errno in (errno.ECONNRESET, errno.EPIPE)
 
 
 def refused(exc: BaseException, endpoint: str) -> bool:

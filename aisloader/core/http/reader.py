@@ -15,7 +15,7 @@ import re
 import aiohttp
 
 from aisloader.core.http.checksum import Verifier
-from aisloader.core.http.netfail import transport_error
+from aisloader.core.http.netfail import cut_short, transport_error
 from aisloader.core.http.session import NETWORK_ERRORS, Http, Request
 from aisloader.errors import ConfigError, DataError, ETLNotFound, IncompleteRead, ObjectNotFound
 from aisloader.etl import Etl
@@ -117,7 +117,8 @@ class ObjectReader:
             try:
                 chunk = await resp.content.read(self._chunk)
             except NETWORK_ERRORS as exc:
-                await self._retry(transport_error(exc, self._ref.uri, self._attempts.number))
+                err = transport_error(exc, self._ref.uri, self._attempts.number)
+                await self._retry(err, at_once=cut_short(exc))
                 continue
             if chunk and self._skip:
                 n = min(self._skip, len(chunk))
@@ -130,7 +131,7 @@ class ObjectReader:
                 short = IncompleteRead(
                     f"{self._ref.uri}: body ended at {self.delivered} of {self.size} bytes"
                 )
-                await self._retry(short)
+                await self._retry(short, at_once=True)
                 continue
             self._finish()
             return b""
@@ -178,9 +179,9 @@ class ObjectReader:
         self.delivered, self.size, self._abs_start, self._skip = 0, None, 0, 0
         self._version, self._verifier = None, None
 
-    async def _retry(self, err: Exception) -> None:
+    async def _retry(self, err: Exception, *, at_once: bool = False) -> None:
         self._release()
-        await self._attempts.again(err)
+        await self._attempts.again(err, at_once=at_once)
 
     async def _etl_or_object(self, exc: ObjectNotFound) -> None:
         """Raise :class:`ETLNotFound` when the object exists (so the ETL is what is missing)."""

@@ -153,13 +153,14 @@ class Attempts:
     :meth:`finished`): the in-flight gauges, the objects completed and their latency.
     """
 
-    __slots__ = ("_held", "_start", "_stats", "number", "policy")
+    __slots__ = ("_held", "_quick", "_start", "_stats", "number", "policy")
 
     def __init__(self, policy: RetryPolicy, stats: Stats) -> None:
         self.policy = policy
         self._stats = stats
         self._start = time.monotonic()
         self._held = -1  # bytes received by a tracked object read; -1: not one (or ended)
+        self._quick = False  # the one retry without a backoff was taken
         self.number = 1
 
     @property
@@ -194,8 +195,14 @@ class Attempts:
             stats.objects += 1
             stats.latency.record(time.monotonic() - self._start)
 
-    async def again(self, final: BaseException) -> None:
+    async def again(self, final: BaseException, *, at_once: bool = False) -> None:
         """Sleep before the next attempt, or raise ``final`` when the budget is spent.
+
+        ``at_once``: the failure was a connection cut after the server answered (a body cut
+        short, a reset of a kept-alive connection), which says nothing about the server's
+        load: the first such retry of an operation goes without a backoff (a straggler less
+        for the ordered readers behind it); every other retry backs off. 429 and 5xx, the
+        server's own "slow down", always back off.
 
         Raises:
             BaseException: ``final`` itself, once attempts or the time budget run out.
@@ -205,7 +212,9 @@ class Attempts:
         if self.number >= self.policy.attempts or left <= 0:
             final.add_note(f"gave up after {self.number} attempt(s)")
             raise final
-        delay = min(self.policy.delay(self.number), left)
+        quick = at_once and not self._quick
+        self._quick = self._quick or quick
+        delay = 0.0 if quick else min(self.policy.delay(self.number), left)
         self.number += 1
         self._stats.retried(final)
         await asyncio.sleep(delay)

@@ -19,6 +19,7 @@ from yarl import URL
 from aisloader.config import ClientConfig
 from aisloader.core.http.direct import Direct
 from aisloader.core.http.netfail import (
+    cut_short,
     disconnect_hint,
     nothing_listening,
     refused,
@@ -118,8 +119,8 @@ class Http:
             try:
                 resp = await self._follow(req, base)
             except NETWORK_ERRORS as exc:
-                if base is not None and self.direct is not None:
-                    self.direct.failed(None)
+                if base is not None and self.direct is not None and not cut_short(exc):
+                    self.direct.failed(None)  # not reached: through the proxy at once
                     direct = False
                     continue
                 await self._network_failure(exc, req, attempts)
@@ -151,7 +152,8 @@ class Http:
             await _again(attempts, req, err)
             return
         hint = disconnect_hint(exc, self.endpoint, self.config)
-        await _again(attempts, req, transport_error(exc, req.about, attempts.number, hint))
+        err = transport_error(exc, req.about, attempts.number, hint)
+        await _again(attempts, req, err, at_once=cut_short(exc))
 
     async def fetch(self, req: Request) -> tuple[aiohttp.ClientResponse, bytes]:
         """Send ``req`` and read its whole (small) body, retrying cut-short bodies.
@@ -166,7 +168,8 @@ class Http:
             try:
                 return resp, await resp.read()
             except NETWORK_ERRORS as exc:
-                await attempts.again(transport_error(exc, req.about, attempts.number))
+                err = transport_error(exc, req.about, attempts.number)
+                await attempts.again(err, at_once=cut_short(exc))
             finally:
                 resp.release()
 
@@ -229,11 +232,13 @@ class Http:
         return raw
 
 
-async def _again(attempts: Attempts, req: Request, err: Exception) -> None:
+async def _again(
+    attempts: Attempts, req: Request, err: Exception, *, at_once: bool = False
+) -> None:
     if req.payload is not None and not req.payload.rewindable:
         err.add_note("not retried: the async-iterable body was already sent")
         raise err
-    await attempts.again(err)
+    await attempts.again(err, at_once=at_once)
 
 
 async def _drain(resp: aiohttp.ClientResponse) -> None:

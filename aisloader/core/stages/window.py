@@ -1,11 +1,17 @@
 """Bounded-concurrency map over a (lazy, sync or async) iterable: the windowed fetch.
 
-``ordered_window`` keeps at most ``window`` calls in flight, yields ``(item, result)`` in input
-order (or completion order), pulls the input only as the window frees up, and cancels and
-awaits whatever is still running when the consumer stops early (break, ``aclose()``, GC).
+``ordered_window`` keeps at most ``window`` calls running, yields ``(item, result)`` in input
+order (or completion order), pulls the input only as there is room, and cancels and awaits
+whatever is still running when the consumer stops early (break, ``aclose()``, GC).
 
-The two window loops are a little over 40 lines each: each is one loop whose ``finally`` must
-see every task it started, so they are not split.
+**Read-ahead past a straggler.** In order, a call that is slow (an object in retry backoff)
+holds back every later result. Counting those finished results against ``window`` would stop
+the fetching until the straggler ends; instead ``window`` bounds the calls *running*, and
+``ahead`` bounds how far past the oldest result not yet yielded the window may start (the
+finished results wait, in order, in memory), with ``ahead_bytes`` bounding the bytes those
+finished results hold. The order, and so every resume position, is the same as without
+read-ahead; only the waiting goes away while the straggler is within ``ahead`` items.
+``ahead == window`` is the plain window.
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ from collections.abc import (
     Iterator,
 )
 from contextlib import aclosing
-from typing import TypeVar
+from functools import partial
+from typing import Generic, TypeVar
 
 from aisloader.errors import ConfigError
 
@@ -37,14 +44,21 @@ async def ordered_window(
     fn: Callable[[T], Awaitable[R]],
     window: int,
     ordered: bool = True,
+    *,
+    ahead: int | None = None,
+    ahead_bytes: int | None = None,
 ) -> AsyncGenerator[tuple[T, R], None]:
-    """Run ``fn`` over ``items`` with at most ``window`` calls in flight.
+    """Run ``fn`` over ``items`` with at most ``window`` calls running at once.
 
     Args:
         items: the inputs; consumed lazily, never materialized.
         fn: the async call made for each input.
         window: largest number of calls running at once.
         ordered: yield in input order (default) or as calls complete.
+        ahead: in order, how many calls may be started or held past the oldest result not yet
+            yielded (at least ``window``; default ``window``: no read-ahead; module docs).
+        ahead_bytes: no call is started while the finished results waiting behind an earlier
+            one hold this many bytes (``bytes``-like results; default: no byte bound).
 
     Yields:
         ``(item, fn(item))`` pairs.
@@ -57,112 +71,189 @@ async def ordered_window(
     """
     if window < 1:
         raise ConfigError(f"window must be >= 1, got {window}")
-    if not isinstance(items, AsyncIterable):  # in-memory: pulling never waits
-        source = _SyncSource(iter(items))
-        running: deque[tuple[T, asyncio.Task[R]]] = deque()
-        try:
+    flight: _Flight[T, R] = _Flight(fn, window, ahead, ahead_bytes, ordered)
+    try:
+        if not isinstance(items, AsyncIterable):  # in-memory: pulling never waits
+            source: Iterator[T] | None = iter(items)
             while True:
-                while len(running) < window and (item := source.next()) is not _NONE:
-                    running.append((item, asyncio.ensure_future(fn(item))))  # type: ignore[arg-type]
-                if not running:
+                while source is not None and flight.room():
+                    item = next(source, _NONE)
+                    if item is _NONE:
+                        source = None
+                        break
+                    flight.start(item)  # type: ignore[arg-type]
+                ready = flight.take()
+                if ready is not None:
+                    yield ready
+                elif flight.empty():
                     return
-                yield await (_head(running) if ordered else _first_done(running))
-        finally:
-            await _cancel_all([task for _, task in running])
-    else:
-        async with aclosing(_async_window(aiter(items), fn, window, ordered)) as pairs:
-            async for pair in pairs:
-                yield pair
+                else:
+                    await flight.news()
+        else:
+            async with aclosing(_async_window(aiter(items), flight)) as pairs:
+                async for pair in pairs:
+                    yield pair
+    finally:
+        await flight.cancel()
 
 
 async def _async_window(
-    source: AsyncIterator[T],
-    fn: Callable[[T], Awaitable[R]],
-    window: int,
-    ordered: bool,
+    source: AsyncIterator[T], flight: _Flight[T, R]
 ) -> AsyncGenerator[tuple[T, R], None]:
     """The window over an async source. One feeder task pulls the source and starts calls while
     there is room, so a slow source (a listing page on the wire) never holds back results that
     are already done; the consumer waits on the calls, and on the feeder only when idle."""
-    loop = asyncio.get_running_loop()
-    running: deque[tuple[T, asyncio.Task[R]]] = deque()
-    signal: list[asyncio.Future[None]] = [loop.create_future()]  # room freed / item started
-
-    def poke() -> None:
-        if not signal[0].done():
-            signal[0].set_result(None)
 
     async def feed() -> None:
         async for item in source:
-            while len(running) >= window:
-                signal[0] = loop.create_future()
-                await signal[0]
-            running.append((item, asyncio.ensure_future(fn(item))))
-            poke()
+            while not flight.room():
+                await flight.freed()
+            flight.start(item)
 
     feeder = asyncio.ensure_future(feed())
+    feeder.add_done_callback(flight.poke)
     try:
         while True:
-            ready = _ready(running, ordered)
+            ready = flight.take()
             if ready is not None:
-                poke()  # room for the feeder
                 yield ready
                 continue
-            if not running:
-                if feeder.done():
-                    feeder.result()  # the source's error, if any
+            if feeder.done():
+                feeder.result()  # the source's error, if any
+                if flight.empty():
                     return
-                signal[0] = loop.create_future()
-                await asyncio.wait([feeder, signal[0]], return_when=asyncio.FIRST_COMPLETED)
-                continue
-            waiting = [running[0][1]] if ordered else [t for _, t in running]
-            await asyncio.wait([*waiting, feeder], return_when=asyncio.FIRST_COMPLETED)
-            if feeder.done() and feeder.exception() is not None:
-                feeder.result()
+            await flight.news()
     finally:
-        tasks: list[asyncio.Task[object]] = [task for _, task in running]
-        tasks.append(feeder)
-        await _cancel_all(tasks)
+        feeder.cancel()
+        await asyncio.gather(feeder, return_exceptions=True)
 
 
-def _ready(running: deque[tuple[T, asyncio.Task[R]]], ordered: bool) -> tuple[T, R] | None:
-    """A finished result that may be yielded now (the head, or any when unordered)."""
-    if not running:
-        return None
-    if ordered:
-        item, task = running[0]
-        if task.done():
-            running.popleft()
-            return item, task.result()
-        return None
-    for i, (item, task) in enumerate(running):
-        if task.done():
-            del running[i]
-            return item, task.result()
-    return None
+class _Flight(Generic[T, R]):
+    """The calls of one window: started in input order, counted as they run and finish.
+
+    Completion callbacks keep the counts (no scan per result): ``running`` calls not yet done,
+    ``held`` bytes of finished results not yet taken. ``_news`` wakes the consumer (a call
+    finished, one started, the feeder ended); ``_room`` wakes the feeder (room was freed).
+    """
+
+    __slots__ = (
+        "_ahead",
+        "_bytes",
+        "_calls",
+        "_done",
+        "_fn",
+        "_live",
+        "_news",
+        "_ordered",
+        "_room",
+        "_window",
+        "held",
+        "running",
+    )
+
+    def __init__(
+        self,
+        fn: Callable[[T], Awaitable[R]],
+        window: int,
+        ahead: int | None,
+        ahead_bytes: int | None,
+        ordered: bool,
+    ) -> None:
+        self._fn, self._window, self._ordered = fn, window, ordered
+        self._ahead = max(window, ahead or window) if ordered else window
+        self._bytes = ahead_bytes if ordered and ahead_bytes else None
+        self._calls: deque[tuple[T, asyncio.Task[R]]] = deque()  # not taken, in order (ordered)
+        self._live: set[asyncio.Task[R]] = set()  # not taken (unordered)
+        self._done: deque[tuple[T, asyncio.Task[R]]] = deque()  # finished, not taken (unordered)
+        self._news: asyncio.Future[None] | None = None
+        self._room: asyncio.Future[None] | None = None
+        self.running = 0
+        self.held = 0
+
+    def room(self) -> bool:
+        """Whether another call may start now."""
+        taken = len(self._calls) if self._ordered else len(self._live)
+        if self.running >= self._window or taken >= self._ahead:
+            return False
+        return self._bytes is None or self.held < self._bytes
+
+    def empty(self) -> bool:
+        """Whether no call is left to take."""
+        return not (self._calls if self._ordered else self._live)
+
+    def start(self, item: T) -> None:
+        task = asyncio.ensure_future(self._fn(item))
+        self.running += 1
+        if self._ordered:
+            self._calls.append((item, task))
+        else:
+            self._live.add(task)
+        task.add_done_callback(partial(self._finished, item))
+        self.poke()
+
+    def take(self) -> tuple[T, R] | None:
+        """A finished result that may be yielded now (the oldest, or any when unordered); its
+        error is raised here."""
+        if self._ordered:
+            if not self._calls or not self._calls[0][1].done():
+                return None
+            item, task = self._calls.popleft()
+        else:
+            if not self._done:
+                return None
+            item, task = self._done.popleft()
+            self._live.discard(task)
+        result = task.result()
+        if self._bytes is not None:
+            self.held -= _nbytes(result)
+        self._free()
+        return item, result
+
+    async def news(self) -> None:
+        """Wait until a call finishes or starts, or the feeder ends."""
+        self._news = asyncio.get_running_loop().create_future()
+        await self._news
+
+    async def freed(self) -> None:
+        """Wait until a call finishes or a result is taken."""
+        self._room = asyncio.get_running_loop().create_future()
+        await self._room
+
+    def poke(self, _: object = None) -> None:
+        news, self._news = self._news, None
+        if news is not None and not news.done():
+            news.set_result(None)
+
+    def _free(self) -> None:
+        room, self._room = self._room, None
+        if room is not None and not room.done():
+            room.set_result(None)
+
+    def _finished(self, item: T, task: asyncio.Task[R]) -> None:
+        self.running -= 1
+        if task.cancelled():
+            return
+        if not self._ordered:
+            self._done.append((item, task))
+        elif self._bytes is not None and task.exception() is None:
+            self.held += _nbytes(task.result())
+        self._free()
+        self.poke()
+
+    async def cancel(self) -> None:
+        """Cancel and await every call not taken."""
+        tasks = [task for _, task in self._calls] + list(self._live)
+        self._calls.clear()
+        self._live.clear()
+        self._done.clear()
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def _head(running: deque[tuple[T, asyncio.Task[R]]]) -> tuple[T, R]:
-    item, task = running[0]
-    result = await task
-    running.popleft()
-    return item, result
-
-
-async def _first_done(running: deque[tuple[T, asyncio.Task[R]]]) -> tuple[T, R]:
-    done, _ = await asyncio.wait([t for _, t in running], return_when=asyncio.FIRST_COMPLETED)
-    for i, (item, task) in enumerate(running):
-        if task in done:
-            del running[i]
-            return item, task.result()
-    raise AssertionError("asyncio.wait returned no finished task")  # pragma: no cover
-
-
-async def _cancel_all(tasks: list[asyncio.Task[R]] | list[asyncio.Task[object]]) -> None:
-    for task in tasks:
-        task.cancel()
-    if tasks:
-        await asyncio.gather(*tasks, return_exceptions=True)
+def _nbytes(result: object) -> int:
+    return len(result) if isinstance(result, bytes | bytearray | memoryview) else 0
 
 
 _NONE = object()
@@ -173,10 +264,6 @@ class _SyncSource(AsyncIterator[T]):
 
     def __init__(self, it: Iterator[T]) -> None:
         self._it = it
-
-    def next(self) -> T | object:
-        """The next item, or ``_NONE`` at the end."""
-        return next(self._it, _NONE)
 
     async def __anext__(self) -> T:
         try:

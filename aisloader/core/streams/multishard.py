@@ -115,8 +115,10 @@ class MultiShardStream(EpochStream[tuple[bytes, ...]]):
             skipped = next((v for v in values if isinstance(v, Skipped)), None)
             return (skipped.uri, skipped) if skipped is not None else tuple(values)
 
-        window = max(1, client.config.window // len(etls))
-        async with aclosing(ordered_window(rows, read, window)) as tuples:
+        cfg = client.config
+        window = max(1, cfg.window // len(etls))
+        ahead = max(1, cfg.read_ahead // len(etls))
+        async with aclosing(ordered_window(rows, read, window, ahead=ahead)) as tuples:
             async for _, item in tuples:
                 yield item
 
@@ -135,7 +137,14 @@ class MultiShardStream(EpochStream[tuple[bytes, ...]]):
             k, entry = item
             return await client.get(entry.ref, archpath=entry.archpath, etl=self.etls[k % width])
 
-        window = ordered_window(enumerate(entries), get, client.config.window)
+        cfg = client.config
+        window = ordered_window(
+            enumerate(entries),
+            get,
+            cfg.window,
+            ahead=cfg.read_ahead,
+            ahead_bytes=cfg.read_ahead_bytes,
+        )
         async with aclosing(window):
             async for _, data in window:
                 yield data

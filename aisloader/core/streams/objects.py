@@ -87,13 +87,18 @@ class ObjectStream(EpochStream[tuple[str, bytes]]):
         def read(ref: ObjectRef) -> Awaitable[Any]:
             return or_skipped(ref.uri, client.get(ref, etl=spec))
 
-        window = self.window or client.config.window
-        async with (
-            aclosing(self.refs()) as refs,
-            aclosing(ordered_window(refs, read, window)) as pairs,
-        ):
-            async for ref, value in pairs:
-                yield ref.name, value
+        cfg = client.config
+        async with aclosing(self.refs()) as refs:
+            pairs = ordered_window(
+                refs,
+                read,
+                self.window or cfg.window,
+                ahead=cfg.read_ahead,
+                ahead_bytes=cfg.read_ahead_bytes,
+            )
+            async with aclosing(pairs):
+                async for ref, value in pairs:
+                    yield ref.name, value
 
     def _nbytes(self, item: tuple[str, bytes]) -> int:
         data = item[1]
