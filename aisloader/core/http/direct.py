@@ -4,8 +4,8 @@ Only on clusters without AuthN or request signing: the target answers 401/403 ot
 the client switches to proxy mode for good. A client that cannot reach the targets' addresses
 (two direct attempts in a row failing on the network: in-cluster addresses seen from outside,
 or a target down) reads through the proxy for ``refresh_every`` seconds, then tries again. A
-request whose target cannot be reached directly (refused, timed out) is sent through the
-proxy at once; a connection the target cut (a reset, a body cut short) is retried on it.
+request that fails directly on the network is sent through the proxy at once; only a target
+that cannot be reached (refused, timed out), not a connection it cut, counts toward proxy mode.
 
 The smap is re-read when it is stale: a target refused or timed out, the proxy redirected a
 request for an object to another target than the cached smap names (a 404 from a target

@@ -44,8 +44,9 @@ def tls_failure(exc: BaseException, endpoint: str, about: str) -> ConfigError | 
 
 
 def disconnect_hint(exc: BaseException, endpoint: str, config: ClientConfig) -> str:
-    """A hint for a connection closed before any answer ('' when there is none to give)."""
-    if not isinstance(exc, aiohttp.ServerDisconnectedError):
+    """A hint for a connection closed or reset before any answer ('' when there is none to
+    give)."""
+    if not (isinstance(exc, aiohttp.ServerDisconnectedError) or _reset(exc)):
         return ""
     if endpoint.startswith("https://") and config.client_cert is None:
         return (
@@ -64,6 +65,10 @@ def cut_short(exc: BaseException) -> bool:
         return False
     if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
         return True
+    return _reset(exc)
+
+
+def _reset(exc: BaseException) -> bool:
     if isinstance(exc, ConnectionResetError | BrokenPipeError):
         return True
     return isinstance(exc, aiohttp.ClientOSError) and exc.errno in (errno.ECONNRESET, errno.EPIPE)

@@ -119,9 +119,10 @@ class Http:
             try:
                 resp = await self._follow(req, base)
             except NETWORK_ERRORS as exc:
-                if base is not None and self.direct is not None and not cut_short(exc):
-                    self.direct.failed(None)  # not reached: through the proxy at once
-                    direct = False
+                if base is not None and self.direct is not None:
+                    if not cut_short(exc):  # not reached (a cut says the target is there)
+                        self.direct.failed(None)
+                    direct = False  # this request: through the proxy at once
                     continue
                 await self._network_failure(exc, req, attempts)
                 continue
