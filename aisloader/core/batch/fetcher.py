@@ -108,7 +108,14 @@ class BatchFetcher:
             raise ConfigError(f"get-batch batch_size must be >= 1, got {size}")
         chunk = _Chunk(self, output_format, streaming, etl, colocation)
         source = _chunks(entries, size)
-        chunks = ordered_window(source, chunk.fetch, self._config.batches_in_flight)
+        cfg = self._config
+        chunks = ordered_window(  # read ahead past a batch in retry, as get_many does
+            source,
+            chunk.fetch,
+            cfg.batches_in_flight,
+            ahead=max(cfg.batches_in_flight, cfg.read_ahead // size),
+            ahead_bytes=cfg.read_ahead_bytes,
+        )
         try:
             async for part, values in chunks:
                 for entry, value in zip(part, values, strict=True):

@@ -58,7 +58,8 @@ async def ordered_window(
         ahead: in order, how many calls may be started or held past the oldest result not yet
             yielded (at least ``window``; default ``window``: no read-ahead; module docs).
         ahead_bytes: no call is started while the finished results waiting behind an earlier
-            one hold this many bytes (``bytes``-like results; default: no byte bound).
+            one hold this many bytes (``bytes``-like results, or lists of them; default: no
+            byte bound).
 
     Yields:
         ``(item, fn(item))`` pairs.
@@ -253,7 +254,12 @@ class _Flight(Generic[T, R]):
 
 
 def _nbytes(result: object) -> int:
-    return len(result) if isinstance(result, bytes | bytearray | memoryview) else 0
+    """The bytes a result holds: its length, or its items' (a list of bytes, one level)."""
+    if isinstance(result, bytes | bytearray | memoryview):
+        return len(result)
+    if isinstance(result, list | tuple):
+        return sum(len(x) for x in result if isinstance(x, bytes | bytearray | memoryview))
+    return 0
 
 
 _NONE = object()

@@ -10,6 +10,7 @@ each sample's trace (:mod:`~aisloader.core.streams.shard_cursor`) when tracking 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -92,11 +93,29 @@ class ShardReading(EpochStream[Sample]):
         """Samples of one shard, streamed as its bytes arrive (only those ``rule`` still wants;
         tagged ``__at__`` = (``ordinal``, index in the shard) for the trace when tracking)."""
         opts, rule = self.options, rule or Rule()
-        if opts.pad_missing:
-            source = Source(ref.bucket, names=(ref.name,))
-            exts = self._exts.setdefault(ref.uri, set())
-            async for _, _, member, _ in list_members(self.client, [source]):
-                exts.add(split_key(member)[1])
+        # the shard's extensions (pad_missing) are listed while its bytes start to arrive;
+        # they are needed before its first sample leaves
+        listing = asyncio.ensure_future(self._list_exts(ref)) if opts.pad_missing else None
+        try:
+            async for sample in self._samples_of(ref, ordinal, rule, listing):
+                yield sample
+            if listing is not None:
+                await listing  # a shard without samples: its listing's error still surfaces
+        finally:
+            if listing is not None:
+                listing.cancel()
+                await asyncio.gather(listing, return_exceptions=True)
+
+    async def _list_exts(self, ref: ObjectRef) -> None:
+        exts = self._exts.setdefault(ref.uri, set())
+        source = Source(ref.bucket, names=(ref.name,))
+        async for _, _, member, _ in list_members(self.client, [source]):
+            exts.add(split_key(member)[1])
+
+    async def _samples_of(
+        self, ref: ObjectRef, ordinal: int, rule: Rule, listing: asyncio.Future[None] | None
+    ) -> AsyncIterator[Sample]:
+        opts = self.options
         members = iter_tar_members(
             self.client.get_stream(ref, etl=self.etl),
             shard=ref.uri,
@@ -120,6 +139,9 @@ class ShardReading(EpochStream[Sample]):
                 self.stats.samples += 1
                 if self.track:
                     sample["__at__"] = (ordinal, index)
+                if listing is not None:
+                    await listing
+                    listing = None
                 yield sample
         except ShardFormatError as exc:
             if opts.on_corrupt != "skip":
