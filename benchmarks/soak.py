@@ -9,6 +9,9 @@ faulty epoch, cleared after it): every 33rd answer with a body reset, every 50th
 503 and 5% 429 on every request (each hop of a redirected one), 10 ms latency on 10% of
 requests, on every request under ``/v1/`` (reads, listings, get-batch, the cluster map).
 
+``map+ahead`` is ``map`` with the same shuffled batches through a ``Lookahead`` batch sampler
+(each batch names the consumer's next ones, which the dataset reads in the background).
+
 Each epoch's samples are checked: every object (or shard sample) exactly once and byte-exact.
 Client retries and requests are this process's client counters with 0 workers, and with
 workers each worker's own (a wrapper dataset hands them out as its last item per batch/pass);
@@ -18,7 +21,7 @@ The client uses ``ClientConfig()``'s defaults (backoff 50 ms doubling to 2 s, di
 ``--fast-backoff`` uses the tests' 2-20 ms backoffs, ``--via-proxy`` turns direct reads off.
 
 Run: ``.venv/bin/python benchmarks/soak.py [--epochs 5] [--objects 2000] [--fast-backoff]
-[--via-proxy]``
+[--via-proxy] [--datasets map,map+ahead,iter,shards,get-batch] [--depth N]``
 """
 
 from __future__ import annotations
@@ -38,12 +41,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from _common import serve
-from torch.utils.data import DataLoader, Dataset, IterableDataset
+from torch.utils.data import BatchSampler, DataLoader, Dataset, IterableDataset, RandomSampler
 
 from aisloader import AsyncClient, Client, ClientConfig
 from aisloader.core.stages.window import ordered_window
 from aisloader.server.faults import fault_mix
-from aisloader.torch import AISBatchIterDataset, AISIterDataset, AISMapDataset, AISShardReader
+from aisloader.torch import (
+    AISBatchIterDataset,
+    AISIterDataset,
+    AISMapDataset,
+    AISShardReader,
+    Lookahead,
+)
 
 BUCKET = "soak"
 BATCH = 16  # DataLoader batch
@@ -193,13 +202,18 @@ def run_case(
     dataset = build()
     is_map = isinstance(dataset, AISMapDataset)
     wrapped = ProbedMap(dataset, probe) if is_map else ProbedIter(dataset, probe)
+    batching: dict[str, Any] = {"batch_size": BATCH, "shuffle": is_map}
+    if case.kind == "map+ahead":  # the same shuffled batches, each announcing the next ones
+        batches = BatchSampler(RandomSampler(wrapped), BATCH, drop_last=False)
+        depth = {"depth": args.depth} if args.depth else {}
+        ahead = Lookahead(batches, num_workers=case.workers, **depth)
+        batching = {"batch_sampler": ahead}
     loader = DataLoader(
         wrapped,
-        batch_size=BATCH,
-        shuffle=is_map,
         num_workers=case.workers,
         multiprocessing_context="fork" if case.workers else None,
         collate_fn=keep,
+        **batching,
     )
     for e in range(args.epochs):
         for arm in ("clean", "faults") if e % 2 == 0 else ("faults", "clean"):
@@ -232,6 +246,7 @@ def builders(endpoint: str, cfg: ClientConfig, args: Any) -> dict[str, Callable[
     seeded: dict[str, Any] = {**common, "shuffle": True, "seed": args.seed}
     return {
         "map": lambda: AISMapDataset(objs, **common),
+        "map+ahead": lambda: AISMapDataset(objs, **common),
         "iter": lambda: AISIterDataset(objs, **seeded),
         "shards": lambda: AISShardReader(shards, **seeded),
         "get-batch": lambda: AISBatchIterDataset(objs, max_batch_size=args.batch, **seeded),
@@ -278,8 +293,11 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=10 << 10, help="object / member bytes")
     parser.add_argument("--batch", type=int, default=32, help="get-batch entries per request")
     parser.add_argument("--workers", default="0,2")
-    parser.add_argument("--datasets", default="map,iter,shards,get-batch")
+    parser.add_argument("--datasets", default="map,map+ahead,iter,shards,get-batch")
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument(
+        "--depth", type=int, default=0, help="map+ahead: Lookahead depth (default: its own)"
+    )
     parser.add_argument(
         "--fast-backoff",
         action="store_true",

@@ -124,7 +124,8 @@ def batches_then_error(
     The DataLoader iterator is released before returning: a traceback that keeps it alive
     delays its worker shutdown (torch joins each worker with a 5 s timeout then).
     """
-    kw.setdefault("batch_size", 4)
+    if "batch_sampler" not in kw:
+        kw.setdefault("batch_size", 4)
     batches: list[list[Any]] = []
     it = iter(data_loader(dataset, workers, method, **kw))
     try:

@@ -16,6 +16,7 @@ DataLoader workers fork.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable
@@ -132,6 +133,24 @@ class Conn:
             return await fn(self.client())
 
         return runtime.call(go)
+
+    def submit(self, fn: Callable[[AsyncClient], Awaitable[T]]) -> concurrent.futures.Future[T]:
+        """Start ``fn(client)`` on this process's loop and return at once; :meth:`wait` takes
+        its result (cancelling the future cancels the call).
+
+        Raises:
+            RuntimeError: called from the loop thread itself.
+        """
+
+        async def go() -> T:
+            return await fn(self.client())
+
+        runtime.check_thread()
+        return runtime.portal().start_task_soon(go)
+
+    def wait(self, future: concurrent.futures.Future[T]) -> T:
+        """The result of a call from :meth:`submit` (its error raised here)."""
+        return runtime.wait(future)
 
     def iterate(self, fn: Callable[[AsyncClient], AsyncIterator[T]]) -> Generator[T, None, None]:
         """Iterate ``fn(client)`` from synchronous code, through a bounded bridge queue."""

@@ -14,6 +14,7 @@ from aisloader.torch.base_map_dataset import AISBaseMapDataset
 from aisloader.torch.batch_iter_dataset import AISBatchIterDataset
 from aisloader.torch.dynamic_sampler import DynamicBatchSampler
 from aisloader.torch.iter_dataset import AISIterDataset
+from aisloader.torch.lookahead import AheadBatch, Lookahead
 from aisloader.torch.map_dataset import AISMapDataset
 from aisloader.torch.multishard_dataset import AISMultiShardStream
 from aisloader.torch.parallel_map_dataset import AISParallelMapDataset
@@ -32,8 +33,10 @@ __all__ = [
     "AISParallelMapDataset",
     "AISShardMapDataset",
     "AISShardReader",
+    "AheadBatch",
     "DynamicBatchSampler",
     "LoaderProgress",
+    "Lookahead",
     "ObjectList",
     "StallMeter",
     "loader_states",

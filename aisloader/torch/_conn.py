@@ -3,6 +3,7 @@ official SDK's classes when they leave a dataset (:mod:`aisloader.torch.errors`)
 
 from __future__ import annotations
 
+import concurrent.futures
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from typing import Any, TypeVar
 
@@ -23,6 +24,10 @@ class TorchConn(Conn):
     def call(self, fn: Callable[[AsyncClient], Awaitable[T]]) -> T:
         with sdk_errors():
             return super().call(fn)
+
+    def wait(self, future: concurrent.futures.Future[T]) -> T:
+        with sdk_errors():
+            return super().wait(future)
 
     def iterate(self, fn: Callable[[AsyncClient], AsyncIterator[T]]) -> Generator[T, None, None]:
         return translated(super().iterate(fn))

@@ -14,12 +14,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, overload
 
-from aisloader.core.listing.manifest import Manifest
+from aisloader.core.listing.manifest import Manifest, ManifestBuilder
+from aisloader.errors import ConfigError
 from aisloader.etl import Etl
-from aisloader.refs import ObjectRef
+from aisloader.refs import Bucket, ObjectRef
 from aisloader.torch._conn import TorchConn
 
-__all__ = ["ObjectHandle", "ObjectHandles"]
+__all__ = ["ObjectHandle", "ObjectHandles", "manifest_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,3 +123,23 @@ class ObjectHandles(Sequence[ObjectHandle]):
         ref = self._manifest.ref(index)
         size = self._manifest.size(index % len(self._manifest))
         return ObjectHandle(self._conn, ref, size, self._etl)
+
+
+def manifest_of(objects: Sequence[Any]) -> Manifest:
+    """A manifest of what a ``_create_objects_list`` override returned: our handles, or SDK
+    ``Object`` instances (``bucket_name``, ``bucket_provider``, ``name``).
+
+    Raises:
+        ConfigError: an item that names no object.
+    """
+    builder = ManifestBuilder()
+    for obj in objects:
+        if isinstance(obj, ObjectHandle):
+            builder.add(obj.ref.bucket, obj.ref.name, obj.size)
+            continue
+        name, bucket = getattr(obj, "name", None), getattr(obj, "bucket_name", None)
+        if not isinstance(name, str) or not isinstance(bucket, str):
+            raise ConfigError(f"_create_objects_list returned {obj!r}, which names no object")
+        provider = getattr(obj, "bucket_provider", None) or "ais"
+        builder.add(Bucket(bucket, str(getattr(provider, "value", provider))), name, -1)
+    return builder.build()

@@ -79,7 +79,7 @@ class Recorder:
         self._mm, self._at, self._stats = mm, HEADER + row * ROW, stats
         self._hist = memoryview(stats.latency.counts).cast("B")
         self._base, self._generation = base, stats.generation
-        self.items = self.queue_sum = self.queue_n = 0
+        self.items = self.queue_sum = self.queue_n = self.prefetched = 0
         self._tally: Tally | None = None
         self._taken = 0
         self._depth = 0
@@ -137,6 +137,7 @@ class Recorder:
             self.items,
             self.queue_sum,
             self.queue_n,
+            self.prefetched,
             s.objects,
             s.bytes_received,
             s.requests,
@@ -226,7 +227,7 @@ class DatasetStats:
             if row < 0:
                 _log.warning("no free stats row in %s: this process is not counted", self.path)
                 return _NoRow()
-            now = _vector(stats, 0, 0, 0)
+            now = _vector(stats)
             base = [c - h for c, h in zip(now, held, strict=True)]
             at = HEADER + row * ROW
             first = struct.unpack("<q", os.pread(fd, 8, at + 8))[0] or time.monotonic_ns()
@@ -262,10 +263,11 @@ class DatasetStats:
             self._rec.publish()
 
 
-def _vector(stats: Stats, items: int, queue_sum: int, queue_n: int) -> list[int]:
-    """A row's cumulative counters, in row order, from the client's and the dataset's."""
+def _vector(stats: Stats) -> list[int]:
+    """A row's cumulative counters, in row order: the dataset's own (none yet) and the
+    client's."""
     client = stats.counters().values()
-    return [items, queue_sum, queue_n, *client, *stats.causes, *stats.latency.counts]
+    return [0] * len(OWN) + [*client, *stats.causes, *stats.latency.counts]
 
 
 class WithStats:
@@ -289,8 +291,9 @@ class WithStats:
         the live processes as of their latest count: ``in_flight``, ``in_flight_bytes`` (reads
         open, bytes they hold), ``queued`` (items waiting in the bridge queue; 0 for a
         map-style dataset, whose batches have none); ``queue_mean`` (``queued`` when a list
-        was taken, on average); ``processes`` that counted. A worker counts each list (or
-        map-style call) it takes and the end of its pass.
+        was taken, on average); ``prefetched``: map-style batches taken from a read that a
+        :class:`~aisloader.torch.Lookahead` batch started; ``processes`` that counted. A
+        worker counts each list (or map-style call) it takes and the end of its pass.
 
         Raises:
             OSError: the counter file cannot be read.

@@ -46,7 +46,7 @@ __all__ = [
 ROWS = 128
 """Processes that can report at once per dataset (the main one and its live workers)."""
 MAGIC = 0x41495353_54415431  # "AISSTAT1"
-OWN = ("items", "queue_sum", "queue_n")  # the dataset's own counters
+OWN = ("items", "queue_sum", "queue_n", "prefetched")  # the dataset's own counters
 CLIENT = ("objects", "bytes", "requests", "retries", "redirects", "errors")
 NC = len(OWN) + len(CLIENT) + len(CAUSES) + BUCKETS  # cumulative counters per row
 GAUGES = ("in_flight", "in_flight_bytes", "queued")
@@ -169,6 +169,7 @@ def aggregate(raw: bytes) -> dict[str, Any]:
     out["items_per_s"] = own["items"] / elapsed if elapsed > 0 else 0.0
     out.update(dict(zip(GAUGES, gauges, strict=True)))
     out["queue_mean"] = own["queue_sum"] / own["queue_n"] if own["queue_n"] else 0.0
+    out["prefetched"] = own["prefetched"]
     out["processes"] = extent["processes"]
     return out
 

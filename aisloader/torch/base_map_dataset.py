@@ -7,6 +7,11 @@ hop. The plugin's subclass contract holds: ``self._obj_list`` / :meth:`get_obj_l
 indexable objects with ``.name``, ``.props.size`` and ``.get_reader().read_all()``, and a
 subclass that overrides ``__getitem__`` is called once per index, as the plugin does.
 
+**Reading ahead.** Under a :class:`~aisloader.torch.Lookahead` batch sampler each batch names
+the consumer's next batches; their reads start at once, in the background of the consuming
+process, so a batch waiting on one slow object (a retry backoff) no longer stalls the loop
+behind it. Batches are read together for this (not by a subclass's ``__getitem__``).
+
 **Skipping** (``on_error="skip"``, opt-in: the default raises, as the plugin does). A batch
 (``__getitems__``) leaves out each object that cannot be read — missing, corrupt, refused —
 and comes back shorter by it (empty if none could be read: a ``collate_fn`` must then accept
@@ -23,8 +28,8 @@ up — one epoch's share under the usual samplers — and one skip past the budg
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar, Literal
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from torch.utils.data import Dataset
 from tqdm import tqdm
@@ -32,16 +37,20 @@ from tqdm import tqdm
 from aisloader.config import ClientConfig
 from aisloader.core.batch.entry import BatchEntry
 from aisloader.core.listing.lister import build_manifest
-from aisloader.core.listing.manifest import Manifest, ManifestBuilder
+from aisloader.core.listing.manifest import Manifest
 from aisloader.core.listing.sources import sources
 from aisloader.core.streams.skips import Skipped, check_policy, read_or_skipped, skippable
 from aisloader.errors import ConfigError, SkipNeedsBatches
 from aisloader.etl import Etl, EtlLike
-from aisloader.refs import Bucket, ObjectRef
+from aisloader.refs import ObjectRef
 from aisloader.torch._conn import TorchConn, source_items
-from aisloader.torch._handles import ObjectHandle, ObjectHandles
+from aisloader.torch._handles import ObjectHandles, manifest_of
+from aisloader.torch._prefetch import Prefetch, read_batch
 from aisloader.torch._skipping import Pass, needs_batches, pass_of, report_of
-from aisloader.torch._stats import DatasetStats, WithStats
+from aisloader.torch._stats import DatasetStats, Recorder, WithStats
+
+if TYPE_CHECKING:
+    from aisloader.core.client import AsyncClient
 
 __all__ = ["AISBaseMapDataset"]
 
@@ -102,6 +111,7 @@ class AISBaseMapDataset(Dataset[Any], WithStats):
         self._pass: Pass | None = None  # this process's skips (on_error="skip")
         self._conn = TorchConn(endpoint, config, client, source_items(ais_source_list, prefix_map))
         self._stats = DatasetStats()  # counters summed over this dataset's processes
+        self._prefetch = Prefetch()  # batches a Lookahead announced, read ahead
         self._etl = Etl.of(etl_name)
         self._ais_source_list = source_items(ais_source_list)
         self._prefix_map = dict(prefix_map or {})
@@ -109,7 +119,7 @@ class AISBaseMapDataset(Dataset[Any], WithStats):
         self._use_batch_api = use_batch_api
         self._show_progress = show_progress
         if manifest is None and _overrides(type(self), "_create_objects_list"):
-            manifest = _manifest_of(self._create_objects_list())  # the plugin's listing hook
+            manifest = manifest_of(self._create_objects_list())  # the plugin's listing hook
         if manifest is None:
             manifest = self._list()
         if not len(manifest):
@@ -178,38 +188,60 @@ class AISBaseMapDataset(Dataset[Any], WithStats):
 
     def __getitems__(self, indices: Sequence[int]) -> list[Any]:
         with self._stats.recorder(self._client_stats) as rec:
-            samples = self._read_batch(indices)
+            samples = self._read_batch(indices, rec)
             rec.add(len(samples))
             return samples
 
-    def _read_batch(self, indices: Sequence[int]) -> list[Any]:
-        if self._on_error == "skip":
-            return self._skipping(indices)
+    def _read_batch(self, indices: Sequence[int], rec: Recorder) -> list[Any]:
         if _overrides(type(self), "__getitem__") or not self._batch_reads:
+            if self._on_error == "skip":
+                return self._skipping(indices, self._one_by_one(indices))
             return [self[i] for i in indices]  # the plugin's contract: one call per index
+        values = self._batch_values(indices, rec)
+        if self._on_error == "skip":
+            return self._skipping(indices, values)
+        refs = [self._manifest.ref(i) for i in indices]
+        return [self._finish(ref, data) for ref, data in zip(refs, values, strict=True)]
+
+    def _batch_values(self, indices: Sequence[int], rec: Recorder) -> list[Any]:
+        """The batch's objects read together (under ``"skip"``, a ``Skipped`` for each that
+        cannot be read), read ahead under a :class:`~aisloader.torch.Lookahead`."""
+        size = self._manifest.size
+        return read_batch(  # type: ignore[no-any-return]
+            self._prefetch,
+            self._conn,
+            indices,
+            self._batch_read,
+            lambda key: sum(max(size(i), 0) for i in key),
+            rec,
+        )
+
+    def _batch_read(self, indices: Sequence[int]) -> Callable[[AsyncClient], Awaitable[Any]]:
+        """The read of one batch's objects, as a call on the client (module docs)."""
         refs = [self._manifest.ref(i) for i in indices]
         batch_api, etl = self._use_batch_api, self._etl
-        datas = self._conn.call(lambda c: c.get_all(refs, batch_api=batch_api, etl=etl))
-        return [self._finish(ref, data) for ref, data in zip(refs, datas, strict=True)]
+        if self._on_error == "skip":
+            entries, etls = [BatchEntry(ref) for ref in refs], [etl] * len(refs)
+            return lambda c: read_or_skipped(c, entries, etls, batch_api=batch_api)
+        return lambda c: c.get_all(refs, batch_api=batch_api, etl=etl)
 
-    def _skipping(self, indices: Sequence[int]) -> list[Any]:
+    def _one_by_one(self, indices: Sequence[int]) -> list[Any]:
+        """A batch's samples read index by index (a ``Skipped`` for each that cannot be)."""
+        read = self.__getitem__ if _overrides(type(self), "__getitem__") else self._get
+        return [self._one_or_skipped(read, i) for i in indices]
+
+    def _skipping(self, indices: Sequence[int], values: list[Any]) -> list[Any]:
         """The batch under ``on_error="skip"``: the samples of the objects that could be read,
-        in order; each other one recorded and left out (module docs)."""
+        in order; each other one recorded and left out (module docs). ``values`` are samples
+        (read one by one) or objects' bytes (read together), with ``Skipped`` in the gaps."""
         current = self._pass = pass_of(
             self._pass, len(self), self._skip_budget, type(self).__name__, len(indices)
         )
-        if _overrides(type(self), "__getitem__") or not self._batch_reads:
-            read = self.__getitem__ if _overrides(type(self), "__getitem__") else self._get
-            samples = [self._one_or_skipped(read, i) for i in indices]
-        else:
-            refs = [self._manifest.ref(i) for i in indices]
-            entries, etls = [BatchEntry(ref) for ref in refs], [self._etl] * len(refs)
-            api = self._use_batch_api
-            values = self._conn.call(lambda c: read_or_skipped(c, entries, etls, batch_api=api))
-            samples = [
-                v if isinstance(v, Skipped) else self._finish(ref, v)
-                for ref, v in zip(refs, values, strict=True)
-            ]
+        together = not (_overrides(type(self), "__getitem__") or not self._batch_reads)
+        samples = [
+            self._finish(self._manifest.ref(i), v) if together and not isinstance(v, Skipped) else v
+            for i, v in zip(indices, values, strict=True)
+        ]
         for skipped in (s for s in samples if isinstance(s, Skipped)):
             current.record(skipped)
         return [s for s in samples if not isinstance(s, Skipped)]
@@ -243,23 +275,3 @@ def _overrides(cls: type, name: str) -> bool:
         if name in klass.__dict__:
             return True
     return False
-
-
-def _manifest_of(objects: Sequence[Any]) -> Manifest:
-    """A manifest of what a ``_create_objects_list`` override returned: our handles, or SDK
-    ``Object`` instances (``bucket_name``, ``bucket_provider``, ``name``).
-
-    Raises:
-        ConfigError: an item that names no object.
-    """
-    builder = ManifestBuilder()
-    for obj in objects:
-        if isinstance(obj, ObjectHandle):
-            builder.add(obj.ref.bucket, obj.ref.name, obj.size)
-            continue
-        name, bucket = getattr(obj, "name", None), getattr(obj, "bucket_name", None)
-        if not isinstance(name, str) or not isinstance(bucket, str):
-            raise ConfigError(f"_create_objects_list returned {obj!r}, which names no object")
-        provider = getattr(obj, "bucket_provider", None) or "ais"
-        builder.add(Bucket(bucket, str(getattr(provider, "value", provider))), name, -1)
-    return builder.build()

@@ -4,7 +4,9 @@ Indexed once from the cluster's archive listing (:func:`build_shard_index`), rea
 ``archpath``: ``dataset[i]`` fetches the members of sample ``i`` concurrently; a DataLoader
 batch (``__getitems__``) fetches every member of every sample of the batch in one bridge hop.
 Use any sampler (``RandomSampler``, ``DistributedSampler``) for a global shuffle without
-converting the data. ``save_index`` / ``index=`` reuse the index across runs.
+converting the data, under a :class:`~aisloader.torch.Lookahead` to read the next batches in
+the background (bounded by the members' sizes in the index). ``save_index`` / ``index=`` reuse
+the index across runs; ``stats()`` sums the counters of every process that reads.
 
 **Skipping** (``on_error="skip"``, opt-in; the default raises). When indexing, a shard the
 cluster cannot read as an archive (truncated, corrupt) is left out, so the dataset is shorter
@@ -21,7 +23,7 @@ Network failures and 5xx always raise.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,7 +41,9 @@ from aisloader.core.listing.sources import sources
 from aisloader.core.streams.skips import Skipped, check_policy, read_or_skipped, skippable
 from aisloader.etl import Etl, EtlLike
 from aisloader.torch._conn import TorchConn, source_items
+from aisloader.torch._prefetch import Prefetch, Read, read_batch
 from aisloader.torch._skipping import Pass, needs_batches, pass_of, report_of, rows, unindexed
+from aisloader.torch._stats import DatasetStats, Recorder, WithStats
 
 __all__ = ["AISShardMapDataset"]
 
@@ -47,7 +51,7 @@ Sample = dict[str, Any]
 Refs = tuple[str, list[MemberRef]]
 
 
-class AISShardMapDataset(Dataset[Sample]):
+class AISShardMapDataset(Dataset[Sample], WithStats):
     """Samples of WebDataset shards by index: ``{"__key__", "__url__", ext: bytes, ...}``.
 
     Args:
@@ -95,6 +99,8 @@ class AISShardMapDataset(Dataset[Sample]):
         self._pass: Pass | None = None  # this process's skips when reading (on_error="skip")
         self._unindexed: list[Skipped] = []  # the shards the index left out
         self._conn = TorchConn(endpoint, config, client, source_items(ais_source_list, prefix_map))
+        self._stats = DatasetStats()  # counters summed over this dataset's processes
+        self._prefetch = Prefetch()  # batches a Lookahead announced, read ahead
         self._etl = Etl.of(etl_name)
         self._transform = transform
         self._use_batch_api = use_batch_api
@@ -126,10 +132,17 @@ class AISShardMapDataset(Dataset[Sample]):
         return len(self._index)
 
     def __getitem__(self, index: int) -> Any:
+        with self._stats.recorder(self._client_stats) as rec:
+            sample = self._one(index, rec)
+            rec.add(1)
+            return sample
+
+    def _one(self, index: int, rec: Recorder) -> Any:
         if self._on_error == "raise":
-            return self._read([index])[0]
+            return self._read([index], rec)[0]
         try:
-            return self._read([index])[0]
+            key, refs = self._index.sample(index)
+            return self._finish(key, refs, self._conn.call(self._read_call([index], False)))
         except Exception as exc:
             if not skippable(exc):
                 raise
@@ -138,28 +151,52 @@ class AISShardMapDataset(Dataset[Sample]):
             raise needs_batches(type(self).__name__, index, what, exc) from exc
 
     def __getitems__(self, indices: Sequence[int]) -> list[Any]:
-        if self._on_error == "skip":
-            return self._skipping(indices)
-        return self._read(indices)
+        with self._stats.recorder(self._client_stats) as rec:
+            out = (
+                self._skipping(indices, rec)
+                if self._on_error == "skip"
+                else self._read(indices, rec)
+            )
+            rec.add(len(out))
+            return out
 
-    def _read(self, indices: Sequence[int]) -> list[Any]:
+    def _values(self, indices: Sequence[int], rec: Recorder) -> Iterator[Any]:
+        """Every member's bytes of the samples at ``indices``, in order (under ``"skip"``, a
+        ``Skipped`` for each that cannot be read); read ahead under a ``Lookahead``."""
+        return iter(
+            read_batch(self._prefetch, self._conn, indices, self._batch_read, self._weigh, rec)
+        )
+
+    def _batch_read(self, indices: Sequence[int]) -> Read:
+        return self._read_call(indices, self._on_error == "skip")
+
+    def _read_call(self, indices: Sequence[int], skip: bool) -> Read:
+        """The read of every member of the samples at ``indices`` (``skip``: a ``Skipped``
+        for each that cannot be read, else its typed error)."""
+        entries = _entries([self._index.sample(i) for i in indices])
+        etl, api = self._etl, self._use_batch_api
+        if skip:
+            etls = [etl] * len(entries)
+            return lambda c: read_or_skipped(c, entries, etls, batch_api=api)
+        return lambda c: c.get_all(entries, batch_api=api, etl=etl)
+
+    def _weigh(self, indices: Sequence[int]) -> int:
+        return sum(max(m.size, 0) for i in indices for m in self._index.sample(i)[1])
+
+    def _read(self, indices: Sequence[int], rec: Recorder) -> list[Any]:
         """The samples at ``indices`` (a member's typed error when one cannot be read)."""
         samples = [self._index.sample(i) for i in indices]
-        entries = _entries(samples)
-        batch_api, etl = self._use_batch_api, self._etl
-        datas = iter(self._conn.call(lambda c: c.get_all(entries, batch_api=batch_api, etl=etl)))
+        datas = self._values(indices, rec)
         return [self._finish(key, refs, [next(datas) for _ in refs]) for key, refs in samples]
 
-    def _skipping(self, indices: Sequence[int]) -> list[Any]:
+    def _skipping(self, indices: Sequence[int], rec: Recorder) -> list[Any]:
         """The batch under ``on_error="skip"``: the samples whose members could all be read,
         in order; each other one recorded (its first unreadable member) and left out."""
         current = self._pass = pass_of(
             self._pass, len(self), self._skip_budget, type(self).__name__, len(indices)
         )
         samples = [self._index.sample(i) for i in indices]
-        entries = _entries(samples)
-        etls, api = [self._etl] * len(entries), self._use_batch_api
-        values = iter(self._conn.call(lambda c: read_or_skipped(c, entries, etls, batch_api=api)))
+        values = self._values(indices, rec)
         out = []
         for key, refs in samples:
             datas = [next(values) for _ in refs]
