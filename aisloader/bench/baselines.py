@@ -13,16 +13,23 @@ from aisloader.bench.meter import Meter
 __all__ = ["aiohttp_core", "drive", "plugin_loader"]
 
 
-def aiohttp_core(endpoint: str, bucket: str, names: list[str], window: int) -> Meter:
-    """GET every object with ``window`` requests in flight (redirects followed by aiohttp)."""
-    return asyncio.run(_aiohttp_core(endpoint, bucket, names, window))
+def aiohttp_core(
+    endpoint: str, bucket: str, names: list[str], window: int, direct: bool = False
+) -> Meter:
+    """GET every object with ``window`` requests in flight (redirects followed by aiohttp);
+    ``direct``: each object's target URL is asked of the proxy first, untimed, then the timed
+    GETs go straight to it (the one-hop ceiling that direct reads are measured against)."""
+    return asyncio.run(_aiohttp_core(endpoint, bucket, names, window, direct))
 
 
-async def _aiohttp_core(endpoint: str, bucket: str, names: list[str], window: int) -> Meter:
+async def _aiohttp_core(
+    endpoint: str, bucket: str, names: list[str], window: int, direct: bool
+) -> Meter:
     import aiohttp
     from yarl import URL
 
     meter = Meter()
+    urls = {n: URL(f"{endpoint}/v1/objects/{bucket}/{n}?provider=ais") for n in names}
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=window)
     timeout = aiohttp.ClientTimeout(total=None, sock_read=60)
     queue: asyncio.Queue[str | None] = asyncio.Queue()
@@ -30,9 +37,20 @@ async def _aiohttp_core(endpoint: str, bucket: str, names: list[str], window: in
         queue.put_nowait(name)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
 
+        async def resolve() -> None:
+            while (name := queue.get_nowait() if not queue.empty() else None) is not None:
+                async with session.get(urls[name], allow_redirects=False) as resp:
+                    await resp.read()
+                    urls[name] = URL(resp.headers["Location"], encoded=True)
+
+        if direct:
+            await asyncio.gather(*(resolve() for _ in range(window)))
+            for name in names:
+                queue.put_nowait(name)
+
         async def worker() -> None:
             while (name := queue.get_nowait() if not queue.empty() else None) is not None:
-                url = URL(f"{endpoint}/v1/objects/{bucket}/{name}?provider=ais")
+                url = urls[name]
                 t0 = time.perf_counter()
                 async with session.get(url) as resp:
                     resp.raise_for_status()
@@ -54,6 +72,7 @@ def plugin_loader(
     batch_size: int,
     start_method: str,
     max_batch_size: int = 32,
+    step: float = 0.0,
 ) -> Meter:
     """The official plugin's dataset for ``mode`` through a DataLoader."""
     import aistore.pytorch  # noqa: F401  (import time is not time to first sample)
@@ -63,11 +82,15 @@ def plugin_loader(
     client = Client(endpoint)
     bck = client.bucket(bucket)
     dataset = _plugin_dataset(mode, client, bck, prefix, max_batch_size)
-    return drive(meter, dataset, num_workers, batch_size, start_method)
+    return drive(meter, dataset, num_workers, batch_size, start_method, step)
 
 
-def drive(meter: Meter, dataset: Any, num_workers: int, batch_size: int, method: str) -> Meter:
-    """Read ``dataset`` once through a DataLoader (batches kept as lists), metering it."""
+def drive(
+    meter: Meter, dataset: Any, num_workers: int, batch_size: int, method: str, step: float = 0.0
+) -> Meter:
+    """Read ``dataset`` once through a DataLoader (batches kept as lists), metering it; with
+    ``step`` seconds of simulated training after each batch (a sleep: a GPU step leaves the
+    host's cores to the loader), the time spent waiting for batches is metered too."""
     from torch.utils.data import DataLoader
 
     loader = DataLoader(
@@ -78,8 +101,14 @@ def drive(meter: Meter, dataset: Any, num_workers: int, batch_size: int, method:
         collate_fn=_keep,
     )
     meter.restart()
+    asked = time.perf_counter()
     for batch in loader:
         meter.delivered(len(batch), sum(_nbytes(item) for item in batch))
+        meter.waited += time.perf_counter() - asked
+        if step:
+            time.sleep(step)
+        asked = time.perf_counter()
+    meter.finished()
     return meter
 
 

@@ -45,6 +45,7 @@ def cells(opts: BenchOptions, endpoint: str, data: dict[str, str]) -> list[dict[
         "window": opts.window,
         "batch_size": opts.batch_size,
         "start_method": opts.start_method,
+        "step": opts.step,
     }
     out: list[dict[str, Any]] = []
     for mode in opts.modes:
@@ -93,7 +94,12 @@ def _run(opts: BenchOptions) -> int:
         finally:
             if not opts.bucket and not opts.keep:
                 asyncio.run(_destroy(endpoint, bucket))
-    print(render_table(results))
+    if opts.step:
+        print(
+            f"simulated training step {opts.step * 1e3:g} ms after each batch; waited: the "
+            "share of each loader's wall time its training loop waited for data"
+        )
+    print(render_table(results, opts.step))
     if opts.json_path:
         config = opts.as_config() | {"endpoint": endpoint, "bucket": bucket}
         write_json(opts.json_path, config, results)

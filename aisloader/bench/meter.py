@@ -52,6 +52,8 @@ class Meter:
     objects: int = 0
     nbytes: int = 0
     latencies_ms: list[float] = field(default_factory=list)
+    waited: float = 0.0  # seconds the consumer waited for batches (a loader's)
+    ended: float | None = None  # a loader's pass ended (its last step included)
 
     def restart(self) -> None:
         """Start the throughput clock (construction time still counts for first sample)."""
@@ -69,6 +71,10 @@ class Meter:
         self.objects += items
         self.nbytes += nbytes
 
+    def finished(self) -> None:
+        """The consumer's pass ended now (after its last step)."""
+        self.ended = time.perf_counter()
+
     def latency(self, ms: float) -> None:
         """Record a measured per-request latency."""
         if len(self.latencies_ms) < _MAX_LATENCIES:
@@ -77,6 +83,7 @@ class Meter:
     def summary(self) -> dict[str, float | int]:
         """The measured fields of a result record."""
         seconds = max(1e-9, (self.last or time.perf_counter()) - self.started)
+        wall = max(1e-9, (self.ended or time.perf_counter()) - self.started)
         return {
             "objects": self.objects,
             "seconds": round(seconds, 4),
@@ -86,4 +93,5 @@ class Meter:
             "p99_ms": round(percentile(self.latencies_ms, 99), 3),
             "first_sample_s": round((self.first or self.created) - self.created, 4),
             "peak_rss_mb": round(peak_rss_mb(), 1),
+            "wait_pct": round(100.0 * self.waited / wall, 1) if self.ended else 0.0,
         }

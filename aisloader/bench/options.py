@@ -49,6 +49,7 @@ class BenchOptions:
     plot_path: str | None = None
     keep: bool = False
     latency: float = 0.0
+    step: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_config(self) -> dict[str, Any]:
@@ -134,6 +135,12 @@ def _parser() -> argparse.ArgumentParser:
         default="0",
         help="embedded cluster only: service latency of every target GET, e.g. 2ms (default 0)",
     )
+    add(
+        "--step",
+        default="0",
+        help="a simulated training step after each DataLoader batch, e.g. 20ms: the table then "
+        "shows the share of time the loop waited on data (default 0: no step)",
+    )
     return p
 
 
@@ -166,6 +173,10 @@ def parse_options(argv: list[str]) -> BenchOptions:
         latency = parse_time(ns.latency)
     except argparse.ArgumentTypeError as e:
         raise OptionError(f"invalid --latency: {e}") from None
+    try:
+        step = parse_time(ns.step)
+    except argparse.ArgumentTypeError as e:
+        raise OptionError(f"invalid --step: {e}") from None
     endpoint = ns.endpoint or os.environ.get("AIS_ENDPOINT") or None
     if latency and endpoint:
         raise OptionError("--latency applies to the embedded cluster only (no --endpoint)")
@@ -192,6 +203,7 @@ def parse_options(argv: list[str]) -> BenchOptions:
         plot_path=ns.plot_path,
         keep=ns.keep,
         latency=latency,
+        step=step,
     )
 
 

@@ -51,6 +51,7 @@ def loader(
     start_method: str,
     window: int,
     max_batch_size: int,
+    step: float = 0.0,
 ) -> Meter:
     """aisloader's dataset for ``mode`` through a DataLoader."""
     import aisloader.torch  # noqa: F401  (import time is not time to first sample)
@@ -58,7 +59,7 @@ def loader(
     meter = Meter()
     config = ClientConfig.from_env(window=window)
     dataset = _dataset(mode, f"ais://{bucket}/{prefix}", endpoint, config, max_batch_size)
-    return drive(meter, dataset, num_workers, batch_size, start_method)
+    return drive(meter, dataset, num_workers, batch_size, start_method, step)
 
 
 def _dataset(mode: str, url: str, endpoint: str, config: ClientConfig, max_batch: int) -> Any:

@@ -27,6 +27,7 @@ class Result:
     first_sample_s: float = 0.0
     peak_rss_mb: float = 0.0
     retries: int = 0
+    wait_pct: float = 0.0
     skipped: str | None = None
     label: str = ""
 
@@ -53,12 +54,13 @@ def ratio_to_plugin(result: Result, results: list[Result]) -> float | None:
     return None
 
 
-def render_table(results: list[Result]) -> str:
-    """A fixed-width table, one row per result, with the ratio to the plugin."""
+def render_table(results: list[Result], step: float = 0.0) -> str:
+    """A fixed-width table, one row per result, with the ratio to the plugin; with a simulated
+    training ``step``, the share of a loader's wall time its consumer waited for data."""
     head = (
         f"{'system':<16}{'mode':<7}{'label':<8}{'wrk':>4}{'objects':>9}{'obj/s':>10}"
         f"{'MB/s':>9}{'p50ms':>8}{'p99ms':>8}{'first s':>8}{'RSS MB':>8}{'retry':>6}"
-        f"{'vs plugin':>10}"
+        f"{'vs plugin':>10}" + (f"{'waited':>8}" if step else "")
     )
     lines = [head, "-" * len(head)]
     for r in results:
@@ -73,8 +75,13 @@ def render_table(results: list[Result]) -> str:
             f"{r.system:<16}{r.mode:<7}{r.label:<8}{r.num_workers:>4}{r.objects:>9}"
             f"{r.objects_per_s:>10.0f}{r.mb_per_s:>9.1f}{r.p50_ms:>8.2f}{r.p99_ms:>8.2f}"
             f"{r.first_sample_s:>8.2f}{r.peak_rss_mb:>8.0f}{r.retries:>6}{shown:>10}"
+            + (f"{_waited(r):>8}" if step else "")
         )
     return "\n".join(lines)
+
+
+def _waited(r: Result) -> str:
+    return f"{r.wait_pct:.0f}%" if r.mode != "core" else ""
 
 
 def write_json(path: str | Path, config: dict[str, Any], results: list[Result]) -> None:

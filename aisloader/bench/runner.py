@@ -41,6 +41,7 @@ def run_cell(spec: dict[str, Any]) -> Result:
             spec["batch_size"],
             spec["start_method"],
             max_batch_size=spec.get("max_batch_size", 32),
+            step=spec.get("step", 0.0),
         )
     elif mode == "core":
         from aisloader.bench.ours import core
@@ -59,6 +60,7 @@ def run_cell(spec: dict[str, Any]) -> Result:
             spec["start_method"],
             spec["window"],
             spec.get("max_batch_size", 32),
+            step=spec.get("step", 0.0),
         )
     for key, value in meter.summary().items():
         setattr(result, key, value)

@@ -18,7 +18,7 @@ import pytest
 from aisloader.bench.chart import figure, write_plot
 from aisloader.bench.cli import _on_terminal
 from aisloader.bench.options import MODES, SYSTEMS, OptionError, parse_options, parse_size
-from aisloader.bench.report import Result
+from aisloader.bench.report import Result, render_table
 
 SCHEMA = {
     "system": str,
@@ -46,6 +46,8 @@ def test_parse_defaults_and_quick() -> None:
     assert parse_options([]).latency == 0.0
     assert parse_options(["--latency", "2ms"]).latency == pytest.approx(0.002)
     assert parse_options(["--latency", "0.5"]).latency == 0.5
+    assert parse_options([]).step == 0.0
+    assert parse_options(["--step", "20ms"]).step == pytest.approx(0.02)
 
 
 @pytest.mark.parametrize(
@@ -60,6 +62,7 @@ def test_parse_defaults_and_quick() -> None:
         (["--frobnicate"], "unrecognized"),
         (["--latency", "soon"], "--latency"),
         (["--latency", "-1ms"], "--latency"),
+        (["--step", "later"], "--step"),
         (["--latency", "2ms", "--endpoint", "http://127.0.0.1:9"], "embedded cluster only"),
     ],
 )
@@ -218,3 +221,45 @@ def test_service_latency_delays_every_target_get() -> None:
             assert [v for _, v in c.get_batch([("lat", "a"), ("lat", "b")])] == [b"1", b"2"]
         stats = cluster.stats()
     assert stats["faults.latency"] == 2  # the GET and the get-batch answer, not the listing
+
+
+class _Clock:
+    """A fake ``time`` for :func:`drive`: reading an item costs 1 ms, ``sleep`` advances."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.mark.parametrize(("step", "waited"), [(0.0, 100.0), (0.005, 37.5)])
+def test_drive_meters_the_wait_for_data(
+    monkeypatch: pytest.MonkeyPatch, step: float, waited: float
+) -> None:
+    from aisloader.bench import baselines, meter
+
+    clock = _Clock()
+    monkeypatch.setattr(baselines, "time", clock)
+    monkeypatch.setattr(meter, "time", clock)
+
+    class Costly:
+        def __len__(self) -> int:
+            return 12
+
+        def __getitem__(self, i: int) -> bytes:
+            clock.now += 0.001
+            return b"x"
+
+    result = baselines.drive(meter.Meter(), Costly(), 0, 3, "fork", step)
+    summary = result.summary()
+    # 4 batches of 3 items: 12 ms waiting for data, and 4 steps of 5 ms
+    assert summary["wait_pct"] == waited
+    assert summary["objects"] == 12
+    row = Result("ours", "map", 0, wait_pct=summary["wait_pct"])
+    table = render_table([row], step)
+    assert ("waited" in table) == bool(step)  # the column only with a step
+    assert table.endswith(f"{waited:.0f}%") == bool(step)
