@@ -69,7 +69,9 @@ class ClientConfig:
         client_key: client key path for mTLS (``AIS_CRT_KEY``).
         skip_verify: do not verify TLS certificates (``AIS_SKIP_VERIFY_CRT``).
         list_page_size: entries per list-objects page (0 = cluster default, 10000 on AIS).
-        shards_in_flight: shards streamed concurrently per consumer (WebDataset readers).
+        shards_in_flight: shards streamed concurrently per consumer (WebDataset readers), so
+            a shard in retry backoff does not stall the stream; each holds up to 4 parsed
+            samples queued and the member being parsed (memory: 8 × 5 × the largest sample).
         max_member_size: largest archive member accepted in memory, in bytes.
         shuffle_buffer: samples held by a shuffle buffer.
         shuffle_buffer_bytes: bytes held by a shuffle buffer.
@@ -105,7 +107,7 @@ class ClientConfig:
     client_key: str | None = None
     skip_verify: bool = False
     list_page_size: int = 0
-    shards_in_flight: int = 4
+    shards_in_flight: int = 8
     max_member_size: int = 1 << 30
     shuffle_buffer: int = 1000
     shuffle_buffer_bytes: int = 256 << 20

@@ -78,7 +78,7 @@ class Lookahead(Sampler[list[int]]):
     """
 
     def __init__(
-        self, batch_sampler: Iterable[Sequence[int]], depth: int = 8, num_workers: int = 0
+        self, batch_sampler: Iterable[Sequence[int]], depth: int = 16, num_workers: int = 0
     ) -> None:
         if depth < 1 or num_workers < 0:
             raise ConfigError(
