@@ -71,7 +71,8 @@ class ClientConfig:
         list_page_size: entries per list-objects page (0 = cluster default, 10000 on AIS).
         shards_in_flight: shards streamed concurrently per consumer (WebDataset readers), so
             a shard in retry backoff does not stall the stream; each holds up to 4 parsed
-            samples queued and the member being parsed (memory: 8 × 5 × the largest sample).
+            samples queued and the member being parsed (memory: about shards_in_flight × 5 ×
+            the largest sample).
         max_member_size: largest archive member accepted in memory, in bytes.
         shuffle_buffer: samples held by a shuffle buffer.
         shuffle_buffer_bytes: bytes held by a shuffle buffer.

@@ -84,6 +84,15 @@ class Prefetch:
             self._bytes -= self._weights.pop(key, 0)
             stale.cancel()
 
+    def clear(self) -> None:
+        """Cancel and forget every read started."""
+        self._own()
+        for read in self._reads.values():
+            read.cancel()
+        self._reads.clear()
+        self._weights.clear()
+        self._bytes = 0
+
     def _own(self) -> None:
         if self._pid != os.getpid():  # a forked child: the parent's reads are not ours
             self._pid, self._reads, self._weights, self._bytes = os.getpid(), OrderedDict(), {}, 0
@@ -122,10 +131,12 @@ def read_batch(
         ConfigError: the batch was dealt for another worker count than this DataLoader's.
         Exception: what the read raises.
     """
-    started = prefetch.take(indices)
     ahead = getattr(indices, "ahead", None)
     if ahead is not None:
         check_workers(indices.workers)  # type: ignore[attr-defined]
+        if indices.first:  # type: ignore[attr-defined]
+            prefetch.clear()  # a new pass: what an abandoned one announced is not served
+    started = prefetch.take(indices)
     if ahead:
         budget = conn.config.read_ahead_bytes
         prefetch.announce(ahead, lambda key: conn.submit(read(key)), weigh, budget)

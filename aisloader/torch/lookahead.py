@@ -16,7 +16,8 @@ The dataset checks ``num_workers`` against the DataLoader it runs in (a ``Config
 both). A prediction that does not hold otherwise (``in_order=False``) costs reads, never
 correctness: a batch is always read for what it is; one not announced is fetched then, and
 reads announced but never asked for are dropped once newer ones come (at most ``2 × depth``
-batches held per process).
+batches held per process). A consumer's first batch of a pass drops every read still held,
+so a pass that was broken off never serves the next one what it read ahead.
 
 Resume: under ``torchdata``'s ``StatefulDataLoader``, ``state_dict()`` holds the state of the
 inner sampler or of its iterator (torchdata's stateful ``BatchSampler``/``RandomSampler`` keep
@@ -41,20 +42,26 @@ __all__ = ["AheadBatch", "Lookahead"]
 
 
 class AheadBatch(list[int]):
-    """A batch of indices (a ``list``) with ``ahead``, the consumer's next batches, and
-    ``workers``, the DataLoader worker count they were dealt for."""
+    """A batch of indices (a ``list``) with ``ahead``, the consumer's next batches,
+    ``workers``, the DataLoader worker count they were dealt for, and ``first``: the
+    consumer's first batch of a pass (reads announced before it are dropped, never served)."""
 
     ahead: tuple[tuple[int, ...], ...]
     workers: int
+    first: bool
 
     def __init__(
-        self, indices: Iterable[int], ahead: tuple[tuple[int, ...], ...] = (), workers: int = 0
+        self,
+        indices: Iterable[int],
+        ahead: tuple[tuple[int, ...], ...] = (),
+        workers: int = 0,
+        first: bool = False,
     ) -> None:
         super().__init__(indices)
-        self.ahead, self.workers = ahead, workers
+        self.ahead, self.workers, self.first = ahead, workers, first
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (AheadBatch, (list(self), self.ahead, self.workers))
+        return (AheadBatch, (list(self), self.ahead, self.workers, self.first))
 
 
 class Lookahead(Sampler[list[int]]):
@@ -98,6 +105,7 @@ class Lookahead(Sampler[list[int]]):
         stride = max(1, self.num_workers)
         span = self.depth * stride
         inner, buffer = self._start()
+        dealt = 0  # batches of this pass handed out (each consumer's first: the first stride)
         while True:
             while len(buffer) <= span:
                 batch = next(inner, None)
@@ -111,7 +119,8 @@ class Lookahead(Sampler[list[int]]):
                 tuple(buffer[k]) for k in range(stride - 1, min(span, len(buffer)), stride)
             )
             self._yielded += 1
-            yield AheadBatch(batch, ahead, self.num_workers)
+            dealt += 1
+            yield AheadBatch(batch, ahead, self.num_workers, dealt <= stride)
 
     def _start(self) -> tuple[Iterator[Sequence[int]], deque[list[int]]]:
         """The inner iterator and the buffer of a new pass (or of a resumed one)."""

@@ -1,6 +1,7 @@
 """AISShardMapDataset under a ``Lookahead`` and its ``stats()``: every batch after a
 consumer's first taken from a read started before it was asked for, every member read once,
-counts summed over the workers of every start method."""
+counts summed over the workers (fork, forkserver; spawn in ``tests/torch``'s Lookahead
+test, which pickles the same read-ahead state)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ from .util import EXTS, ids, put_regular
 pytestmark = pytest.mark.filterwarnings("ignore:This DataLoader will create:UserWarning")
 
 
-@pytest.mark.parametrize(
-    ("workers", "method"), [(0, None), (2, "fork"), (2, "forkserver"), (2, "spawn")]
+@pytest.mark.parametrize(  # spawn: the same Prefetch pickling is run by the map test's
+    ("workers", "method"), [(0, None), (2, "fork"), (2, "forkserver")]
 )
 def test_shard_map_reads_ahead_and_counts(
     cluster: LocalCluster, bucket: str, workers: int, method: str | None

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import concurrent.futures
 import pickle
+import time
 from typing import Any
 
 import pytest
 import torch
-from _shared import FAST, load
+from _shared import FAST, data_loader, load
 from torch.utils.data import BatchSampler, RandomSampler, SequentialSampler
 from torchds_util import N, assert_exactly_once, load_error
 
@@ -45,13 +46,15 @@ def test_batches_announce_the_same_consumers_next_ones() -> None:
     assert solo[0].ahead == (tuple(inner[1]), tuple(inner[2]))
     assert solo[-2].ahead == (tuple(inner[-1]),)
     assert solo[-1].ahead == ()
+    assert [b.first for b in solo] == [True] + [False] * 6
     dealt = list(Lookahead(inner, depth=2, num_workers=3))  # worker k % 3 reads batch k
+    assert [b.first for b in dealt] == [True] * 3 + [False] * 4
     assert dealt[0].ahead == (tuple(inner[3]), tuple(inner[6]))
     assert dealt[1].ahead == (tuple(inner[4]),)
     assert len(Lookahead(inner)) == len(inner)
     again = pickle.loads(pickle.dumps(dealt[1]))  # as it travels to a worker
     assert isinstance(again, AheadBatch)
-    assert (again, again.ahead) == (dealt[1], dealt[1].ahead)
+    assert (again, again.ahead, again.first) == (dealt[1], dealt[1].ahead, True)
     with pytest.raises(ConfigError, match="depth"):
         Lookahead(inner, depth=0)
 
@@ -96,6 +99,31 @@ def test_map_reads_the_announced_batches_ahead(
     # every batch but each consumer's first was announced, read ahead, then taken
     assert stats["prefetched"] == BATCHES - max(1, workers)
     assert stats["objects"] == N  # nothing read twice, nothing read in vain
+
+
+def test_an_abandoned_pass_serves_nothing_to_the_next(cluster: LocalCluster, bucket: str) -> None:
+    """A pass broken off after its first batch leaves the next two read ahead; the objects of
+    the second batch are then rewritten. The next pass (same order) drops those reads at its
+    first batch: it hands out the new bytes, never the ones read ahead for the old pass."""
+    names = [f"a{i:02d}" for i in range(3 * BATCH)]
+    for name in names:
+        cluster.put_object(bucket, name, b"old " + name.encode())
+    dataset = AISMapDataset(f"ais://{bucket}", endpoint=cluster.endpoint, config=FAST)
+    order = list(BatchSampler(SequentialSampler(range(len(names))), BATCH, False))
+    before = cluster.stats().get("target.GET", 0)
+    loader = data_loader(dataset, batch_sampler=Lookahead(order, depth=2))
+    for _ in loader:
+        break  # batch 0 taken; batches 1 and 2 are being read ahead
+    for _ in range(1000):  # bounded: until the three batches' GETs were served
+        if cluster.stats().get("target.GET", 0) - before >= 3 * BATCH:
+            break
+        time.sleep(0.01)
+    assert cluster.stats().get("target.GET", 0) - before >= 3 * BATCH
+    for name in names[BATCH : 2 * BATCH]:
+        cluster.put_object(bucket, name, b"new " + name.encode())
+    got = dict(s for b in loader for s in b)
+    assert all(got[n] == b"new " + n.encode() for n in names[BATCH : 2 * BATCH])
+    assert all(got[n] == b"old " + n.encode() for n in names[:BATCH] + names[2 * BATCH :])
 
 
 def test_without_lookahead_nothing_is_read_ahead(

@@ -28,7 +28,6 @@ from collections.abc import (
     Iterator,
 )
 from contextlib import aclosing
-from functools import partial
 from typing import Generic, TypeVar
 
 from aisloader.errors import ConfigError
@@ -72,26 +71,22 @@ async def ordered_window(
     """
     if window < 1:
         raise ConfigError(f"window must be >= 1, got {window}")
+    sync = not isinstance(items, AsyncIterable)
     flight: _Flight[T, R] = _Flight(fn, window, ahead, ahead_bytes, ordered)
     try:
-        if not isinstance(items, AsyncIterable):  # in-memory: pulling never waits
-            source: Iterator[T] | None = iter(items)
+        if sync:  # in-memory: pulling never waits, so the completions refill the window
+            flight.feed(iter(items))  # type: ignore[arg-type]
             while True:
-                while source is not None and flight.room():
-                    item = next(source, _NONE)
-                    if item is _NONE:
-                        source = None
-                        break
-                    flight.start(item)  # type: ignore[arg-type]
                 ready = flight.take()
                 if ready is not None:
                     yield ready
                 elif flight.empty():
+                    flight.check()
                     return
                 else:
                     await flight.news()
         else:
-            async with aclosing(_async_window(aiter(items), flight)) as pairs:
+            async with aclosing(_async_window(aiter(items), flight)) as pairs:  # type: ignore[arg-type]
                 async for pair in pairs:
                     yield pair
     finally:
@@ -133,8 +128,10 @@ class _Flight(Generic[T, R]):
     """The calls of one window: started in input order, counted as they run and finish.
 
     Completion callbacks keep the counts (no scan per result): ``running`` calls not yet done,
-    ``held`` bytes of finished results not yet taken. ``_news`` wakes the consumer (a call
-    finished, one started, the feeder ended); ``_room`` wakes the feeder (room was freed).
+    ``held`` bytes of finished results not yet taken; with a sync source (:meth:`feed`) they
+    also start the next calls, so the consumer wakes (``_news``) only for what it can take: the
+    oldest call done (in order), any call done (unordered), a call started into an empty
+    window, the feeder's end or the source's error. ``_room`` wakes an async feeder.
     """
 
     __slots__ = (
@@ -142,7 +139,9 @@ class _Flight(Generic[T, R]):
         "_bytes",
         "_calls",
         "_done",
+        "_error",
         "_fn",
+        "_items",
         "_live",
         "_news",
         "_ordered",
@@ -164,8 +163,10 @@ class _Flight(Generic[T, R]):
         self._ahead = max(window, ahead or window) if ordered else window
         self._bytes = ahead_bytes if ordered and ahead_bytes else None
         self._calls: deque[tuple[T, asyncio.Task[R]]] = deque()  # not taken, in order (ordered)
-        self._live: set[asyncio.Task[R]] = set()  # not taken (unordered)
-        self._done: deque[tuple[T, asyncio.Task[R]]] = deque()  # finished, not taken (unordered)
+        self._live: dict[asyncio.Task[R], T] = {}  # not taken (unordered)
+        self._done: deque[asyncio.Task[R]] = deque()  # finished, not taken (unordered)
+        self._items: Iterator[T] | None = None  # a sync source, fed from the callbacks
+        self._error: BaseException | None = None  # what pulling it raised
         self._news: asyncio.Future[None] | None = None
         self._room: asyncio.Future[None] | None = None
         self.running = 0
@@ -182,19 +183,47 @@ class _Flight(Generic[T, R]):
         """Whether no call is left to take."""
         return not (self._calls if self._ordered else self._live)
 
+    def feed(self, items: Iterator[T]) -> None:
+        """Pull ``items`` into calls while there is room, now and after each completion."""
+        self._items = items
+        self._fill()
+
+    def check(self) -> None:
+        """Raise what pulling the sync source raised, if anything."""
+        if self._error is not None:
+            raise self._error
+
+    def _fill(self) -> None:
+        items = self._items
+        try:
+            while items is not None and self.room():
+                item = next(items, _NONE)
+                if item is _NONE:
+                    self._items = items = None
+                    break
+                self.start(item)  # type: ignore[arg-type]
+        except BaseException as exc:  # raised to the consumer, not lost in a callback
+            self._items, self._error = None, exc
+            self.poke()
+
     def start(self, item: T) -> None:
         task = asyncio.ensure_future(self._fn(item))
         self.running += 1
         if self._ordered:
             self._calls.append((item, task))
+            first = len(self._calls) == 1
         else:
-            self._live.add(task)
-        task.add_done_callback(partial(self._finished, item))
-        self.poke()
+            self._live[task] = item
+            first = len(self._live) == 1
+        task.add_done_callback(self._finished)
+        if first:
+            self.poke()
 
     def take(self) -> tuple[T, R] | None:
         """A finished result that may be yielded now (the oldest, or any when unordered); its
         error is raised here."""
+        if self._error is not None and self.empty():
+            raise self._error
         if self._ordered:
             if not self._calls or not self._calls[0][1].done():
                 return None
@@ -202,16 +231,16 @@ class _Flight(Generic[T, R]):
         else:
             if not self._done:
                 return None
-            item, task = self._done.popleft()
-            self._live.discard(task)
+            task = self._done.popleft()
+            item = self._live.pop(task)
         result = task.result()
         if self._bytes is not None:
             self.held -= _nbytes(result)
-        self._free()
+        self._freed()
         return item, result
 
     async def news(self) -> None:
-        """Wait until a call finishes or starts, or the feeder ends."""
+        """Wait until there may be something to take (see the class docs)."""
         self._news = asyncio.get_running_loop().create_future()
         await self._news
 
@@ -225,24 +254,30 @@ class _Flight(Generic[T, R]):
         if news is not None and not news.done():
             news.set_result(None)
 
-    def _free(self) -> None:
+    def _freed(self) -> None:
+        if self._items is not None:
+            self._fill()
         room, self._room = self._room, None
         if room is not None and not room.done():
             room.set_result(None)
 
-    def _finished(self, item: T, task: asyncio.Task[R]) -> None:
+    def _finished(self, task: asyncio.Task[R]) -> None:
         self.running -= 1
         if task.cancelled():
             return
         if not self._ordered:
-            self._done.append((item, task))
-        elif self._bytes is not None and task.exception() is None:
-            self.held += _nbytes(task.result())
-        self._free()
-        self.poke()
+            self._done.append(task)
+            self.poke()
+        else:
+            if self._bytes is not None and task.exception() is None:
+                self.held += _nbytes(task.result())
+            if self._calls and self._calls[0][1] is task:
+                self.poke()
+        self._freed()
 
     async def cancel(self) -> None:
         """Cancel and await every call not taken."""
+        self._items = None
         tasks = [task for _, task in self._calls] + list(self._live)
         self._calls.clear()
         self._live.clear()
