@@ -101,9 +101,13 @@ def test_unreachable_endpoint_is_a_clean_error() -> None:
 def test_quick_end_to_end_json_schema(tmp_path: Path) -> None:
     out, png = tmp_path / "bench.json", tmp_path / "bench.png"
     small = ("--count", "200", "--shards", "2", "--samples-per-shard", "50")  # every cell, fast
-    done = _run("--quick", *small, "--num-workers", "0", "--json", str(out), "--plot", str(png))
+    step = ("--step", "1ms")  # a simulated training step: the data-stall column
+    done = _run(
+        "--quick", *small, *step, "--num-workers", "0", "--json", str(out), "--plot", str(png)
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "vs plugin" in done.stdout
+    assert "waited" in done.stdout
     assert f"chart written to {png}" in done.stdout
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "measuring" not in done.stderr  # stderr is a pipe here: no progress bar
@@ -118,6 +122,7 @@ def test_quick_end_to_end_json_schema(tmp_path: Path) -> None:
         assert record["objects"] > 0
         assert record["system"] in ("aisloader", "aistore.pytorch", "aiohttp")
         assert record["mode"] in ("core", "map", "iter", "shard", "batch")
+        assert 0 <= record["wait_pct"] <= 100
 
 
 def test_existing_bucket_on_a_given_endpoint_is_read_and_kept() -> None:
