@@ -167,7 +167,7 @@ class _NoRow(Recorder):
     live process): it reads on, uncounted."""
 
     def __init__(self) -> None:  # no super().__init__: there is nothing to write to
-        self.pid, self.items, self._depth = os.getpid(), 0, 0
+        self.pid, self.items, self.prefetched, self._depth = os.getpid(), 0, 0, 0
 
     def begin(self, tally: Tally) -> None:
         pass

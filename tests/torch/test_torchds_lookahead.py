@@ -18,10 +18,12 @@ from torch.utils.data import BatchSampler, RandomSampler, SequentialSampler
 from torchds_util import N, assert_exactly_once, load_error
 
 from aisloader.bridge.client import Client
+from aisloader.config import ClientConfig
 from aisloader.errors import ConfigError
 from aisloader.server import LocalCluster
 from aisloader.torch import AheadBatch, AISMapDataset, Lookahead
-from aisloader.torch._prefetch import Prefetch
+from aisloader.torch._prefetch import Prefetch, read_batch
+from aisloader.torch._stats import _NoRow
 
 pytestmark = pytest.mark.filterwarnings("ignore:This DataLoader will create:UserWarning")
 
@@ -57,6 +59,37 @@ def test_batches_announce_the_same_consumers_next_ones() -> None:
     assert (again, again.ahead, again.first) == (dealt[1], dealt[1].ahead, True)
     with pytest.raises(ConfigError, match="depth"):
         Lookahead(inner, depth=0)
+
+
+def test_a_process_without_a_stats_row_takes_reads_ahead() -> None:
+    """A process that could not take a stats row (``_NoRow``) counts nothing but reads on."""
+
+    class Conn:
+        config = ClientConfig()
+
+        def submit(self, fn: Any) -> concurrent.futures.Future[Any]:
+            done: concurrent.futures.Future[Any] = concurrent.futures.Future()
+            done.set_result(fn)
+            return done
+
+        def wait(self, future: concurrent.futures.Future[Any]) -> Any:
+            return future.result()
+
+        def call(self, fn: Any) -> Any:
+            return fn
+
+    held, conn, rec = Prefetch(), Conn(), _NoRow()
+    first = AheadBatch([0, 1], ahead=((2, 3),), first=True)
+    assert read_batch(held, conn, first, lambda k: ("read", tuple(k)), lambda k: 1, rec) == (
+        "read",
+        (0, 1),
+    )
+    second = AheadBatch([2, 3], ahead=())
+    assert read_batch(held, conn, second, lambda k: ("late", tuple(k)), lambda k: 1, rec) == (
+        "read",
+        (2, 3),
+    )  # taken from the read started when the first batch announced it
+    assert rec.prefetched == 1
 
 
 def test_reads_ahead_are_bounded_in_bytes_and_count() -> None:
