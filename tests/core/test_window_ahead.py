@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Iterator
 
 import pytest
 
@@ -123,3 +124,22 @@ async def test_a_later_failure_waits_its_turn() -> None:
 async def _collect(it: object, seen: list[int]) -> None:
     async for i, _ in it:  # type: ignore[attr-defined]
         seen.append(i)
+
+
+async def test_a_failing_sync_source_raises_after_the_results_before_it() -> None:
+    """The source is pulled from completion callbacks; its error still reaches the consumer,
+    after every result started before it."""
+
+    def source() -> Iterator[int]:
+        yield from range(5)
+        raise ValueError("source broke")
+
+    seen: list[int] = []
+
+    async def call(i: int) -> int:
+        await asyncio.sleep(0)
+        return i
+
+    with pytest.raises(ValueError, match="source broke"):
+        await asyncio.wait_for(_collect(ordered_window(source(), call, 2, ahead=4), seen), 10)
+    assert seen == [0, 1, 2, 3, 4]

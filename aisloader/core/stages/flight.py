@@ -83,11 +83,6 @@ class Flight(Generic[T, R]):
         self._items = items
         self._fill()
 
-    def check(self) -> None:
-        """Raise what pulling the sync source raised, if anything."""
-        if self._error is not None:
-            raise self._error
-
     def _fill(self) -> None:
         items = self._items
         try:

@@ -80,8 +80,7 @@ async def ordered_window(
                 ready = flight.take()
                 if ready is not None:
                     yield ready
-                elif flight.empty():
-                    flight.check()
+                elif flight.empty():  # (take raised the source's error, if any)
                     return
                 else:
                     await flight.news()
